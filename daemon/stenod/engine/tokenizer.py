@@ -88,7 +88,8 @@ class WhisperTokenizer:
     def non_speech_tokens(self) -> list[int]:
         """Tokens of symbols and punctuation-only strings that are never spoken (Whisper's list)."""
         symbols = list('"#()*+/:;<=>@[\\]^_`{|}~「」『』')
-        symbols += "<< >> <<< >>> -- --- -( -[ (' (\" (( )) ((( ))) [[ ]] {{ }} ♪♪ ♪♪♪".split()
+        symbols += ["<<", ">>", "<<<", ">>>", "--", "---", "-(", "-[", "('", '("', "((", "))", "(((", ")))",
+                    "[[", "]]", "{{", "}}", "♪♪", "♪♪♪"]
         miscellaneous = set("♩♪♫♬♭♮♯")
         result = {self.encode(" -")[0], self.encode(" '")[0]}
         for symbol in symbols + list(miscellaneous):

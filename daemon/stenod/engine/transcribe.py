@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from stenod.engine.alignment import Word
-from stenod.engine.decoding import DecodingOptions, build_prompt, is_silence
+from stenod.engine.decoding import DecodeResult, DecodingOptions, build_prompt, is_silence
 from stenod.engine.mel import FRAMES_PER_SECOND, HOP_LENGTH, N_FRAMES, SAMPLE_RATE, pad_or_trim
+from stenod.engine.runtime import DecoderState
 from stenod.engine.tokenizer import TIME_PRECISION
 from stenod.engine.whisper import WhisperEngine
 
@@ -45,7 +46,7 @@ class TranscribeOptions:
     condition_on_previous_text: bool = True
     prompt_reset_on_temperature: float = 0.5
     word_timestamps: bool = False
-    decoding: DecodingOptions = DecodingOptions()
+    decoding: DecodingOptions = field(default_factory=DecodingOptions)
 
 
 def _split_by_timestamps(tokens: list[int], ts_begin: int, seek: int, size: int, offset: float
@@ -93,6 +94,7 @@ def transcribe(engine: WhisperEngine, audio: np.ndarray, options: TranscribeOpti
         history: list[int] = tok.encode(" " + options.initial_prompt.strip()) if options.initial_prompt else []
         reset_since = 0
         seek = 0
+        last_speech = 0.0
         count = 0
         dec = options.decoding
         while seek < content_frames:
@@ -112,25 +114,21 @@ def transcribe(engine: WhisperEngine, audio: np.ndarray, options: TranscribeOpti
                       if prefix else result.tokens)
             previous_seek = seek
             pieces, seek = _split_by_timestamps(tokens, tok.timestamp_begin, seek, size, offset)
+            piece_words: list[list[Word] | None] = [None] * len(pieces)
             if options.word_timestamps:
-                text_tokens = [t for _, _, part in pieces for t in part if t < tok.eot]
-                logprobs = [p for t, p in zip(result.tokens, result.token_logprobs) if t < tok.eot]
-                logprobs = [0.0] * (len(text_tokens) - len(logprobs)) + logprobs[: len(text_tokens)]
-                words = engine.align(encoded, sot, text_tokens, logprobs, size, language)
-                for word in words:
-                    word.start = round(offset + word.start, 2)
-                    word.end = round(offset + word.end, 2)
-            for start, end, part in pieces:
+                piece_words, pieces = _timed_words(engine, encoded, sot, pieces, result, size, offset, language,
+                                                   last_speech)
+                ends = [ws[-1].end for ws in piece_words if ws]
+                if ends:
+                    last_speech = ends[-1]
+                    single_ending = len(tokens) >= 2 and tokens[-2] < tok.timestamp_begin <= tokens[-1]
+                    if not single_ending and ends[-1] > offset:
+                        seek = round(ends[-1] * FRAMES_PER_SECOND)
+            for (start, end, part), seg_words in zip(pieces, piece_words):
                 text = tok.decode(part)
                 if start == end or not text.strip():
                     continue
                 count += 1
-                seg_words = None
-                if options.word_timestamps:
-                    n_text = sum(1 for t in part if t < tok.eot)
-                    seg_words, words = _take_words(words, n_text)
-                    if seg_words:
-                        start, end = min(start, seg_words[0].start), max(end, seg_words[-1].end)
                 history.extend(part)
                 yield Segment(count, round(start, 3), round(end, 3), text, part, result.avg_logprob,
                               result.compression_ratio, result.no_speech_prob, result.temperature, seg_words)
@@ -142,13 +140,59 @@ def transcribe(engine: WhisperEngine, audio: np.ndarray, options: TranscribeOpti
     return segments(), info
 
 
-def _take_words(words: list[Word], n_tokens: int) -> tuple[list[Word], list[Word]]:
-    taken = 0
-    i = 0
-    while i < len(words) and taken < n_tokens:
-        taken += len(words[i].tokens)
-        i += 1
-    return words[:i], words[i:]
+def _trim_first_word_after_pause(words: list[Word], last_speech: float, median: float) -> None:
+    """A first word after a long pause tends to start too early: cap it at twice the median word length."""
+    longest = 2 * median
+    first = words[0]
+    if first.end - last_speech > 4 * median and (
+            first.end - first.start > longest or (len(words) > 1 and words[1].end - first.start > 2 * longest)):
+        if len(words) > 1 and words[1].end - words[1].start > longest:
+            boundary = max(words[1].end / 2, words[1].end - longest)
+            first.end = words[1].start = boundary
+        first.start = max(0.0, first.end - longest)
+
+
+Piece = tuple[float, float, list[int]]
+
+
+def _timed_words(engine: WhisperEngine, encoded: DecoderState, sot: list[int], pieces: list[Piece],
+                 result: DecodeResult, size: int, offset: float, language: str, last_speech: float
+                 ) -> tuple[list[list[Word] | None], list[Piece]]:
+    """Align the window's words, hand them to their pieces and reconcile word and segment bounds."""
+    eot = engine.tokenizer.eot
+    text_tokens = [t for _, _, part in pieces for t in part if t < eot]
+    logprobs = [p for t, p in zip(result.tokens, result.token_logprobs) if t < eot]
+    logprobs = [0.0] * (len(text_tokens) - len(logprobs)) + logprobs[: len(text_tokens)]
+    words = engine.align(encoded, sot, text_tokens, logprobs, size, language)
+    for word in words:
+        word.start = round(offset + word.start, 2)
+        word.end = round(offset + word.end, 2)
+    durations = [w.end - w.start for w in words if w.end > w.start]
+    median = min(0.7, float(np.median(durations))) if durations else 0.0
+    out_words: list[list[Word] | None] = []
+    out_pieces = []
+    for start, end, part in pieces:
+        n_text = sum(1 for t in part if t < eot)
+        taken, i = 0, 0
+        while i < len(words) and taken < n_text:
+            taken += len(words[i].tokens)
+            i += 1
+        mine, words = words[:i], words[i:]
+        if mine:
+            _trim_first_word_after_pause(mine, last_speech, median)
+            first, last = mine[0], mine[-1]
+            if start < first.end and start - 0.5 > first.start:
+                first.start = max(0.0, min(first.end - median, start))
+            else:
+                start = first.start
+            if end > last.start and end + 0.5 < last.end:
+                last.end = max(last.start + median, end)
+            else:
+                end = last.end
+            last_speech = end
+        out_words.append(mine)
+        out_pieces.append((start, end, part))
+    return out_words, out_pieces
 
 
 def transcribe_options(language: str | None = None, word_timestamps: bool = False, **decoding: object
