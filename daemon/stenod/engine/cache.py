@@ -164,11 +164,15 @@ def _quantize(entry: Converted, precision: str) -> None:
     manifest["files"] = dict(manifest["files"])
     for source, target in zip(entry.graphs("fp32"), entry.graphs(precision)):
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # the quantizer logs a harmless "run pre-processing" warning on root
         try:
             quantize_dynamic(source, tmp, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
                              per_channel=False, extra_options={"MatMulConstBOnly": True})
             os.replace(tmp, target)
         finally:
+            root.setLevel(level)
             tmp.unlink(missing_ok=True)
         manifest["files"][target.name] = _file_entry(target)
     _write_manifest(entry.directory, manifest)

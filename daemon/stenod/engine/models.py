@@ -140,7 +140,12 @@ def from_catalogue(entry: Catalogue) -> ModelFiles:
             raise ModelError(f"model {entry.name!r} is not installed (package {package.replace('_', '-')} "
                              f"missing): {how}, or `stenod models pull {entry.name}` when online")
         dirs += _package_data_dirs(found)
-    return _assemble(entry.name, dirs)
+    try:
+        files = _assemble(entry.name, dirs)
+    except ModelError as exc:
+        missing = str(exc).rsplit(": ", 1)[-1]
+        raise ModelError(f"model {entry.name!r}: its packages are installed but incomplete ({missing})") from None
+    return files
 
 
 def hub_directory(name: str) -> Path | None:

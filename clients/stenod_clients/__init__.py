@@ -1,0 +1,1 @@
+"""Subscribers of the stenod daemon's WebSocket protocol."""

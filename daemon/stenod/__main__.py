@@ -1,0 +1,3 @@
+from stenod.cli import main
+
+raise SystemExit(main())

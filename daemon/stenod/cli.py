@@ -1,0 +1,184 @@
+"""The ``stenod`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+
+from stenod import __version__
+from stenod.errors import StenodError
+
+
+def _format_time(seconds: float) -> str:
+    minutes, secs = divmod(seconds, 60)
+    return f"{int(minutes):02d}:{secs:05.2f}"
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    from stenod.audio import load_audio
+    from stenod.engine.transcribe import TranscribeOptions, transcribe
+    from stenod.engine.whisper import WhisperEngine
+
+    # Read every input first, so a bad file is reported before the model loads.
+    audios = [(path, load_audio(path)) for path in args.files]
+    engine = WhisperEngine.load(args.model, args.precision, args.threads)
+    options = TranscribeOptions(language=args.language, word_timestamps=args.word_timestamps,
+                                initial_prompt=args.initial_prompt)
+    for path, audio in audios:
+        segments, info = transcribe(engine, audio, options)
+        if args.json:
+            record = {"file": str(path), "language": info.language, "duration": round(info.duration, 3),
+                      "segments": []}
+            for seg in segments:
+                item = {"start": seg.start, "end": seg.end, "text": seg.text.strip(),
+                        "avg_logprob": round(seg.avg_logprob, 4), "no_speech_prob": round(seg.no_speech_prob, 4)}
+                if seg.words is not None:
+                    item["words"] = [{"word": w.word.strip(), "start": w.start, "end": w.end,
+                                      "probability": round(w.probability, 4)} for w in seg.words]
+                record["segments"].append(item)
+            record["text"] = " ".join(s["text"] for s in record["segments"])
+            print(json.dumps(record, ensure_ascii=False), flush=True)
+            continue
+        if len(audios) > 1:
+            print(f"== {path}")
+        for seg in segments:
+            if args.word_timestamps and seg.words:
+                timed = " ".join(f"{w.word.strip()}[{w.start:.2f}-{w.end:.2f}]" for w in seg.words)
+                print(f"[{_format_time(seg.start)} → {_format_time(seg.end)}] {timed}", flush=True)
+            else:
+                print(seg.text.strip(), flush=True)
+    return 0
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from stenod.engine.cache import list_converted
+    from stenod.engine.models import CATALOGUE, resolve
+
+    print("Available models:")
+    for name in CATALOGUE:
+        try:
+            files = resolve(name)
+            where = files.describe()
+        except StenodError as exc:
+            where = f"not installed ({exc})"
+        print(f"  {name:8} {where}")
+    print("Converted (cache):")
+    converted = list_converted()
+    for entry in converted:
+        size = sum(f["size"] for f in entry.manifest["files"].values()) / 1e6
+        print(f"  {entry.manifest['name']:8} {', '.join(entry.precisions):10} {size:7.1f} MB  {entry.directory}")
+    if not converted:
+        print("  (none yet: the first use converts)")
+    return 0
+
+
+def cmd_models_convert(args: argparse.Namespace) -> int:
+    from stenod.engine.cache import PRECISIONS, ensure_converted
+    from stenod.engine.models import resolve
+
+    files = resolve(args.model)
+    precisions = PRECISIONS if args.precision == "all" else (args.precision,)
+    for i, precision in enumerate(precisions):
+        entry = ensure_converted(files, precision, force=args.force and i == 0)
+        print(f"{files.name} {precision}: {entry.directory}")
+    return 0
+
+
+def cmd_models_verify(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from stenod.engine.cache import ensure_converted, verify_files
+    from stenod.engine.models import resolve
+    from stenod.engine.whisper import WhisperEngine
+
+    files = resolve(args.model)
+    entry = ensure_converted(files, args.precision)
+    problems = verify_files(entry)
+    if files.fingerprint() != entry.manifest["sha256"]:
+        problems.append(f"{entry.directory}: source weights changed since conversion")
+    if problems:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return 1
+    engine = WhisperEngine(entry, args.precision, args.threads)
+    window = engine.decode_window(np.zeros(16000, np.float32), full=False, language="en")
+    print(f"{files.name} {args.precision}: files match the manifest, graphs load and decode "
+          f"(silence → {len(window.result.tokens)} tokens, no-speech {window.result.no_speech_prob:.2f})")
+    return 0
+
+
+def cmd_models_pull(args: argparse.Namespace) -> int:
+    from stenod.engine.models import pull
+
+    print(pull(args.name))
+    return 0
+
+
+def cmd_bench_engine(args: argparse.Namespace) -> int:
+    from stenod.bench.engine import main as bench_main
+
+    return bench_main(args.bench_args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stenod", description="Local real-time dictation with Whisper.")
+    parser.add_argument("--version", action="version", version=f"stenod {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def model_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--model", "-m", default=None, help="tiny.en (default), base, small, or a model directory")
+        p.add_argument("--precision", choices=["int8", "fp32"], default="int8")
+        p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: cores, max 4)")
+
+    p = sub.add_parser("transcribe", help="transcribe audio files")
+    p.add_argument("files", nargs="+", help="WAV/FLAC/OGG files, any rate and channel count")
+    model_args(p)
+    p.add_argument("--language", "-l", default=None, help="language code (default: detect; .en models: en)")
+    p.add_argument("--json", action="store_true", help="one JSON object per file, with segments")
+    p.add_argument("--word-timestamps", action="store_true", help="time every word")
+    p.add_argument("--initial-prompt", default=None, help="text that conditions the first window")
+    p.set_defaults(func=cmd_transcribe)
+
+    models = sub.add_parser("models", help="list, convert, verify or pull models").add_subparsers(
+        dest="action", required=True)
+    p = models.add_parser("list", help="models available and converted")
+    p.set_defaults(func=cmd_models_list)
+    p = models.add_parser("convert", help="convert a model to ONNX into the cache")
+    p.add_argument("model", nargs="?", default=None)
+    p.add_argument("--precision", choices=["int8", "fp32", "all"], default="all")
+    p.add_argument("--force", action="store_true", help="convert again even if cached")
+    p.set_defaults(func=cmd_models_convert)
+    p = models.add_parser("verify", help="re-hash a converted model and run it once")
+    p.add_argument("model", nargs="?", default=None)
+    p.add_argument("--precision", choices=["int8", "fp32"], default="int8")
+    p.add_argument("--threads", type=int, default=None)
+    p.set_defaults(func=cmd_models_verify)
+    p = models.add_parser("pull", help="download a faster-whisper model from the Hugging Face hub (online)")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_models_pull)
+
+    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="suite", required=True)
+    p = bench.add_parser("engine", help="this engine against faster-whisper, side by side", add_help=False)
+    p.add_argument("bench_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_bench_engine)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="stenod: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.func(args) or 0)
+    except StenodError as exc:
+        print(f"stenod: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
