@@ -7,7 +7,6 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
 
 from stenod import __version__
 from stenod.errors import StenodError
@@ -119,7 +118,7 @@ def cmd_models_pull(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_engine(args: argparse.Namespace) -> int:
-    from stenod.bench.engine import main as bench_main
+    from stenod.benchmarks import main as bench_main
 
     return bench_main(args.bench_args)
 

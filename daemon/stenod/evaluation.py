@@ -10,7 +10,7 @@ from pathlib import Path
 
 _ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
          "sixteen seventeen eighteen nineteen").split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 
 
 def eval_dir() -> Path:
@@ -64,7 +64,7 @@ def _below_thousand(n: int) -> list[str]:
 
 def spell_number(digits: str) -> str:
     """``"15"`` → ``fifteen``, ``"1961"`` → ``nineteen sixty one``, ``"0190"`` → digit by digit."""
-    if len(digits) > 1 and digits.startswith("0") or len(digits) > 6:
+    if (len(digits) > 1 and digits.startswith("0")) or len(digits) > 6:
         return " ".join(_ONES[int(d)] for d in digits)
     n = int(digits)
     if len(digits) == 4 and 1100 <= n <= 1999 and n % 100:
