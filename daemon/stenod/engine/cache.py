@@ -168,7 +168,7 @@ def _quantize(entry: Converted, precision: str) -> None:
         level = root.level
         root.setLevel(logging.ERROR)  # the quantizer logs a harmless "run pre-processing" warning on root
         try:
-            quantize_dynamic(source, tmp, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
+            quantize_dynamic(source, tmp, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gather"],
                              per_channel=False, extra_options={"MatMulConstBOnly": True})
             os.replace(tmp, target)
         finally:

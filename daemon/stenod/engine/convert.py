@@ -13,7 +13,7 @@ from stenod.engine.ct2 import CT2Model
 from stenod.engine.graph import F32, I64, GraphBuilder
 from stenod.errors import ModelError
 
-CONVERTER_VERSION = 1
+CONVERTER_VERSION = 2
 
 
 @dataclass(frozen=True)

@@ -60,10 +60,15 @@ def compression_ratio(text: str) -> float:
     return len(raw) / len(zlib.compress(raw)) if raw else 0.0
 
 
+def logsumexp(x: np.ndarray) -> float:
+    top = float(np.max(x))
+    if top == -np.inf:
+        return top
+    return top + float(np.log(np.sum(np.exp(x - top))))
+
+
 def log_softmax(x: np.ndarray) -> np.ndarray:
-    top = np.max(x)
-    shifted = x - top
-    return shifted - np.log(np.sum(np.exp(shifted)))
+    return x - logsumexp(x)
 
 
 class LogitRules:
@@ -80,7 +85,7 @@ class LogitRules:
 
     def apply(self, logits: np.ndarray, generated: list[int], forced: Sequence[int] = ()) -> np.ndarray:
         """Mask ``logits`` for the next token after ``forced`` (a given prefix) and ``generated``."""
-        logits = logits.astype(np.float32, copy=True)
+        logits = logits.astype(np.float32, copy=False)  # masked in place: each step's logits are fresh
         logits[self.suppress] = -np.inf
         if self.suppress_blank and not generated:
             logits[self.blank] = -np.inf
@@ -108,9 +113,8 @@ class LogitRules:
         if not seq:
             logits[:ts] = -np.inf  # the first token is a timestamp
             logits[ts + self.max_initial + 1:] = -np.inf
-        logprobs = log_softmax(logits)
-        stamp_mass = np.logaddexp.reduce(logprobs[ts:])
-        if stamp_mass > np.max(logprobs[:ts]):
+        # Comparing in logit space is the same as in log-probability space (one shared normaliser).
+        if logsumexp(logits[ts:]) > np.max(logits[:ts]):
             logits[:ts] = -np.inf
 
 
@@ -136,17 +140,17 @@ def decode_once(runner: StepRunner, tokenizer: WhisperTokenizer, prompt: list[in
     total = 0.0
     for _ in range(max_new_tokens):
         masked = rules.apply(logits, tokens, forced)
-        lp = log_softmax(masked)
         if temperature > 0:
             probs = np.exp(log_softmax(masked / np.float32(temperature)).astype(np.float64))
             token = int(rng.choice(probs.size, p=probs / probs.sum()))
         else:
             token = int(np.argmax(masked))
-        total += float(lp[token])
+        logprob = float(masked[token]) - logsumexp(masked)
+        total += logprob
         if token == tokenizer.eot:
             break
         tokens.append(token)
-        logprobs.append(float(lp[token]))
+        logprobs.append(logprob)
         if len(tokens) == max_new_tokens:
             break
         logits = runner.step(state, [token])
