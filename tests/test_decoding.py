@@ -236,31 +236,37 @@ def test_timestamp_pairs_and_monotonicity(tok: WhisperTokenizer) -> None:
     ts = tok.timestamp_begin
     a = tok.encode(" word")[0]
     rules = LogitRules(tok, V, DecodingOptions())
-    flat = np.zeros(V, np.float32)
+
+    def flat() -> np.ndarray:
+        # apply() masks its argument in place: a fresh array each time. Timestamps are unlikely enough
+        # (total mass log(1501) - 10 < 0) that the "timestamp mass beats text" rule stays out of the way.
+        logits = np.zeros(V, np.float32)
+        logits[ts:] = -10.0
+        return logits
 
     # a lone initial timestamp: text must follow
-    masked = rules.apply(flat, [ts + 10])
+    masked = rules.apply(flat(), [ts + 10])
     assert np.isneginf(masked[ts:]).all() and np.isfinite(masked[a])
 
     # text after a timestamp: later timestamps (strictly) or more text
-    masked = rules.apply(flat, [ts + 10, a])
+    masked = rules.apply(flat(), [ts + 10, a])
     assert np.isneginf(masked[ts: ts + 11]).all()
     assert np.isfinite(masked[ts + 11:]).all()
     assert np.isfinite(masked[a])
 
     # an open pair [.., text, ts]: close it (same or later timestamp) or end; no text
-    masked = rules.apply(flat, [ts + 10, a, ts + 20])
+    masked = rules.apply(flat(), [ts + 10, a, ts + 20])
     assert np.isneginf(masked[: tok.eot]).all()
     assert np.isfinite(masked[tok.eot])
     assert np.isneginf(masked[ts + 19]) and np.isfinite(masked[ts + 20]) and np.isfinite(masked[ts + 21])
 
     # a closed pair: text (or eot) follows, no timestamp
-    masked = rules.apply(flat, [ts + 10, a, ts + 20, ts + 20])
+    masked = rules.apply(flat(), [ts + 10, a, ts + 20, ts + 20])
     assert np.isneginf(masked[ts:]).all()
     assert np.isfinite(masked[a]) and np.isfinite(masked[tok.eot])
 
     # text after a closed pair: the next timestamp must be after the pair's
-    masked = rules.apply(flat, [ts + 10, a, ts + 20, ts + 20, a])
+    masked = rules.apply(flat(), [ts + 10, a, ts + 20, ts + 20, a])
     assert np.isneginf(masked[ts: ts + 21]).all() and np.isfinite(masked[ts + 21])
 
     # never <|notimestamps|>
@@ -275,7 +281,7 @@ def test_timestamp_probability_mass_beats_text(tok: WhisperTokenizer) -> None:
     logits = np.full(V, -30.0, np.float32)
     logits[a] = 5.0
     logits[ts + 20: ts + 1000] = 0.0  # 980 timestamps: total log-mass ~ 6.9 > 5
-    masked = rules.apply(logits, [ts, a])
+    masked = rules.apply(logits.copy(), [ts, a])
     assert np.isneginf(masked[:ts]).all()
     assert ts + 20 <= int(np.argmax(masked)) < ts + 1000
     logits[a] = 8.0  # now the text token is more likely than all timestamps together
