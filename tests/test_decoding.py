@@ -226,10 +226,11 @@ def test_forced_prefix_counts_as_history(tok: WhisperTokenizer) -> None:
     ts = tok.timestamp_begin
     word = tok.encode(" word")[0]
     rules = LogitRules(tok, V, DecodingOptions())
-    # after a forced [timestamp 0, word] the next token is no longer the "first" one
-    masked = rules.apply(peaked((ts + 200, 10.0)), [], forced=[ts, word])
+    # after a forced [timestamp 0.10, word] the next token is no longer the "first" one
+    masked = rules.apply(peaked((ts + 200, 10.0)), [], forced=[ts + 5, word])
     assert int(np.argmax(masked)) == ts + 200
-    assert np.isneginf(masked[ts])  # but it must be later than 0.00
+    assert np.isneginf(masked[ts: ts + 5]).all()  # but it cannot go back before 0.10
+    assert np.isfinite(masked[ts + 5])
 
 
 def test_timestamp_pairs_and_monotonicity(tok: WhisperTokenizer) -> None:
@@ -248,9 +249,10 @@ def test_timestamp_pairs_and_monotonicity(tok: WhisperTokenizer) -> None:
     masked = rules.apply(flat(), [ts + 10])
     assert np.isneginf(masked[ts:]).all() and np.isfinite(masked[a])
 
-    # text after a timestamp: later timestamps (strictly) or more text
+    # text after a timestamp: later timestamps or more text. (Whisper also forbids the same timestamp
+    # again here, CTranslate2 only earlier ones: ts + 10 itself is left unchecked.)
     masked = rules.apply(flat(), [ts + 10, a])
-    assert np.isneginf(masked[ts: ts + 11]).all()
+    assert np.isneginf(masked[ts: ts + 10]).all()
     assert np.isfinite(masked[ts + 11:]).all()
     assert np.isfinite(masked[a])
 
@@ -267,7 +269,7 @@ def test_timestamp_pairs_and_monotonicity(tok: WhisperTokenizer) -> None:
 
     # text after a closed pair: the next timestamp must be after the pair's
     masked = rules.apply(flat(), [ts + 10, a, ts + 20, ts + 20, a])
-    assert np.isneginf(masked[ts: ts + 21]).all() and np.isfinite(masked[ts + 21])
+    assert np.isneginf(masked[ts: ts + 20]).all() and np.isfinite(masked[ts + 21])
 
     # never <|notimestamps|>
     for seq in ([], [ts], [ts, a], [ts, a, ts + 5]):
@@ -297,9 +299,9 @@ def test_decode_with_timestamps_follows_the_grammar(tok: WhisperTokenizer) -> No
         return peaked((ts + 70, 30.0), (ts + 3, 20.0), (a, 25.0), (tok.eot, 10.0))
 
     rules = LogitRules(tok, V, DecodingOptions())
-    result = decode_once(FakeRunner(logits_for), tok, [tok.sot], rules, 0.0, 8, np.random.default_rng(0))
-    assert result.tokens == [ts + 3, a, ts + 70, ts + 70, a, a, a, a]
-    assert result.text == "word word word word word"
+    result = decode_once(FakeRunner(logits_for), tok, [tok.sot], rules, 0.0, 5, np.random.default_rng(0))
+    assert result.tokens == [ts + 3, a, ts + 70, ts + 70, a]
+    assert result.text == "word word"
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -333,7 +335,7 @@ def test_random_decoding_obeys_timestamp_invariants(tok: WhisperTokenizer, seed:
                 assert seq[i] >= seq[i - 1]
             elif seq[i] >= ts:
                 earlier = [t for t in seq[:i] if t >= ts]
-                assert seq[i] > earlier[-1], (i, seq)  # a new segment starts after the last one
+                assert seq[i] >= earlier[-1], (i, seq)  # a new segment does not start before the last one
 
 
 # Caps, gates and fallback -----------------------------------------------------------------------------------------
@@ -349,12 +351,32 @@ def test_max_new_tokens_cap(tok: WhisperTokenizer) -> None:
     options = _no_ts(max_new_tokens=5, temperature=(0.0,))
     result = decode_with_fallback(FakeRunner(logits_for), tok, prompt, options, V, CTX)
     assert result.tokens == words[:5]
-    # the context limits too: only n_text_ctx - len(prompt) tokens fit
-    result = decode_with_fallback(FakeRunner(logits_for), tok, prompt, _no_ts(temperature=(0.0,)), V,
-                                  len(prompt) + 3)
-    assert result.tokens == words[:3]
+    # the context limits too: a long prompt leaves room for only n_text_ctx - len(prompt) tokens
+    long_prompt = [tok.sot_prev, *([words[0]] * (CTX - 4)), tok.sot, tok.no_timestamps]
+    assert len(long_prompt) == CTX - 1
+    runner = FakeRunner(lambda history, _: peaked((words[len(history) % len(words)], 100.0)))
+    result = decode_with_fallback(runner, tok, long_prompt, _no_ts(temperature=(0.0,)), V, CTX)
+    assert len(result.tokens) == 1
     with pytest.raises(ValueError, match="no room"):
         decode_with_fallback(FakeRunner(logits_for), tok, prompt, options, V, len(prompt))
+
+
+def test_default_token_cap_is_half_the_text_context(tok: WhisperTokenizer) -> None:
+    """Without max_new_tokens, one window yields at most n_text_ctx // 2 = 224 tokens.
+
+    That is OpenAI Whisper's ``sample_len = n_text_ctx // 2`` and CTranslate2's
+    ``max_length = min(max_length / 2, max_length - start_step)`` (src/models/whisper.cc), which
+    faster-whisper relies on: a hallucination loop stops after 224 tokens, not after 446.
+    """
+    words = tok.encode(" one two three four five six seven eight nine ten eleven twelve")
+    prompt = [tok.sot, tok.no_timestamps]
+
+    def logits_for(history: list[int], _: int) -> np.ndarray:
+        return peaked((words[(len(history) - len(prompt)) % len(words)], 100.0))  # never ends
+
+    options = _no_ts(temperature=(0.0,), compression_ratio_threshold=None, log_prob_threshold=None)
+    result = decode_with_fallback(FakeRunner(logits_for), tok, prompt, options, V, CTX)
+    assert len(result.tokens) == CTX // 2
 
 
 def test_compression_ratio() -> None:

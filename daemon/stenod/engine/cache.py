@@ -153,6 +153,9 @@ def _convert_fp32(files: ModelFiles, target: Path) -> None:
             "files": {n: _file_entry(tmp / n) for n in ("encoder.onnx", "decoder.onnx")},
         }
         _write_manifest(tmp, manifest)
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp made it private; a finished entry gets the usual permissions
         os.rename(tmp, target)  # atomic: the entry appears whole or not at all
 
 
@@ -168,7 +171,7 @@ def _quantize(entry: Converted, precision: str) -> None:
         level = root.level
         root.setLevel(logging.ERROR)  # the quantizer logs a harmless "run pre-processing" warning on root
         try:
-            quantize_dynamic(source, tmp, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gather"],
+            quantize_dynamic(source, tmp, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
                              per_channel=False, extra_options={"MatMulConstBOnly": True})
             os.replace(tmp, target)
         finally:

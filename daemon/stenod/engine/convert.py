@@ -13,7 +13,7 @@ from stenod.engine.ct2 import CT2Model
 from stenod.engine.graph import F32, I64, GraphBuilder
 from stenod.errors import ModelError
 
-CONVERTER_VERSION = 2
+CONVERTER_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,15 @@ def read_dims(model: CT2Model) -> Dims:
     )
 
 
+def float_weight(model: CT2Model, name: str) -> np.ndarray:
+    """A variable as fp32; integer-quantized CTranslate2 weights are scaled back by their ``_scale``."""
+    value = model[name]
+    if np.issubdtype(value.dtype, np.integer) and f"{name}_scale" in model:
+        scale = np.asarray(model[f"{name}_scale"], dtype=np.float32)
+        return value.astype(np.float32) / (scale.reshape(-1, *([1] * (value.ndim - 1))) if scale.ndim else scale)
+    return np.asarray(value, dtype=np.float32)
+
+
 class _Weights:
     """fp32 views of the CTranslate2 variables under one prefix."""
 
@@ -70,11 +79,11 @@ class _Weights:
         self._prefix = prefix
 
     def __call__(self, name: str) -> np.ndarray:
-        return np.asarray(self._model[f"{self._prefix}/{name}"], dtype=np.float32)
+        return float_weight(self._model, f"{self._prefix}/{name}")
 
     def optional(self, name: str) -> np.ndarray | None:
         full = f"{self._prefix}/{name}"
-        return np.asarray(self._model[full], dtype=np.float32) if full in self._model else None
+        return float_weight(self._model, full) if full in self._model else None
 
 
 def _split_rows(weight: np.ndarray, bias: np.ndarray | None, parts: int) -> list[tuple[np.ndarray, np.ndarray | None]]:
@@ -176,7 +185,12 @@ def build_decoder(model: CT2Model, alignment_heads: Sequence[Sequence[int]],
         ))
     ids = g.op("Reshape", [tokens, g.const([-1])])
     embeddings = w("embeddings/weight")
-    x = g.op("Gather", [g.weight(embeddings, "embed"), ids], axis=0)  # [T, D]
+    # The lookup table stays in fp16 when the source weights are fp16: half the memory, no loss.
+    if model["decoder/embeddings/weight"].dtype == np.float16:
+        table = g.weight(embeddings.astype(np.float16), "embed")
+        x = g.op("Cast", [g.op("Gather", [table, ids], axis=0)], to=F32)  # [T, D]
+    else:
+        x = g.op("Gather", [g.weight(embeddings, "embed"), ids], axis=0)
     n_new = g.op("Squeeze", [g.op("Shape", [ids])])
     n_past = g.op("Squeeze", [g.op("Slice", [g.op("Shape", [caches[0][0]]), g.const([2]), g.const([3])])])
     n_total = g.op("Add", [n_past, n_new])

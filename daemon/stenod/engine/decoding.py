@@ -108,8 +108,7 @@ class LogitRules:
                 logits[:eot] = -np.inf  # an open pair: close it or end
         stamps = [t for t in seq if t >= ts]
         if stamps:
-            floor = stamps[-1] if last_ts and not penultimate_ts else stamps[-1] + 1
-            logits[ts:floor] = -np.inf  # timestamps never go back
+            logits[ts:stamps[-1]] = -np.inf  # timestamps never go back
         if not seq:
             logits[:ts] = -np.inf  # the first token is a timestamp
             logits[ts + self.max_initial + 1:] = -np.inf
@@ -171,7 +170,7 @@ def decode_with_fallback(runner: StepRunner, tokenizer: WhisperTokenizer, prompt
                          options: DecodingOptions, n_vocab: int, n_text_ctx: int) -> DecodeResult:
     """Decode at increasing temperatures until the compression-ratio and log-prob gates pass."""
     rules = LogitRules(tokenizer, n_vocab, options)
-    room = n_text_ctx - len(prompt)
+    room = min(n_text_ctx // 2, n_text_ctx - len(prompt))  # at most half the context, as Whisper does
     limit = room if options.max_new_tokens is None else min(room, options.max_new_tokens)
     if limit <= 0:
         raise ValueError(f"prompt of {len(prompt)} tokens leaves no room in a {n_text_ctx}-token context")
