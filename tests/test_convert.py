@@ -403,3 +403,14 @@ def test_real_decoder_matches_numpy(tiny_runtime: Runtime, tiny_weights: dict[st
     assert align is not None and align.shape == (8, len(prompt) + len(text), 1500)
     heads = [(1, 0), (2, 0), (2, 5), (3, 0), (3, 1), (3, 2), (3, 3), (3, 4)]
     np.testing.assert_allclose(align, np.stack([cross[layer][head] for layer, head in heads]), atol=1e-3)
+
+
+def test_int8_ctranslate2_weights_are_scaled_back_to_float() -> None:
+    from stenod.engine.convert import float_weight
+    from stenod.engine.ct2 import CT2Model
+
+    weight = np.array([[10, -20], [30, 40]], np.int8)
+    model = CT2Model("WhisperSpec", 3, 6, {"x/weight": weight, "x/weight_scale": np.array([2.0, 4.0], np.float32),
+                                           "y/weight": np.array([[1.5]], np.float16)})
+    np.testing.assert_allclose(float_weight(model, "x/weight"), [[5.0, -10.0], [7.5, 10.0]])
+    assert float_weight(model, "y/weight").dtype == np.float32
