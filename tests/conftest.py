@@ -154,3 +154,23 @@ def make_synthetic_whisper(tmp_path: Path) -> Callable[..., tuple[Path, dict[str
 def synthetic_whisper(make_synthetic_whisper: Callable[..., tuple[Path, dict[str, np.ndarray]]]
                       ) -> tuple[Path, dict[str, np.ndarray]]:
     return make_synthetic_whisper()
+
+
+# Dictation sessions --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sessions(eval_dir: Path) -> dict[str, dict]:
+    """The dev set's dictation sessions by id, each with its audio loaded as ``"samples"``."""
+    import json
+
+    from stenod.audio import load_audio
+
+    out: dict[str, dict] = {}
+    for line in (eval_dir / "manifest.jsonl").read_text().splitlines():
+        item = json.loads(line)
+        if item.get("kind") == "session":
+            out[item["id"]] = {**item, "samples": load_audio(eval_dir / item["audio"])}
+    if len(out) < 5:
+        pytest.fail(f"expected 5 dictation sessions in {eval_dir}, found {len(out)}", pytrace=False)
+    return out

@@ -117,6 +117,33 @@ def cmd_models_pull(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stream(args: argparse.Namespace) -> int:
+    from stenod.audio import load_audio
+    from stenod.classifiers import make_classifier
+    from stenod.core.cleanup import CleanupConfig
+    from stenod.core.pipeline import PipelineConfig
+    from stenod.engine.whisper import WhisperEngine
+    from stenod.recognizer import WhisperRecognizer
+    from stenod.render import LiveView
+    from stenod.streaming import run_fast, run_realtime
+
+    audio = load_audio(args.file)
+    classifier = make_classifier(args.vad)
+    recognizer = WhisperRecognizer(WhisperEngine.load(args.model, args.precision, args.threads))
+    config = PipelineConfig(language=args.language, partials=not args.no_partials,
+                            cleanup=CleanupConfig(spoken_punctuation=args.spoken_punctuation))
+    if args.json:
+        def sink(event: object) -> None:
+            print(json.dumps(event.to_dict(), ensure_ascii=False), flush=True)  # type: ignore[attr-defined]
+    else:
+        sink = LiveView(sys.stdout)
+    run = run_fast if args.fast else run_realtime
+    stats = run(audio, recognizer, classifier, config, sink)
+    logging.getLogger("stenod").info("%.1f s of audio in %.1f s; %d partial and %d final decodes, RTF %.3f",
+                                     stats.audio_s, stats.wall_s, stats.partial_calls, stats.final_calls, stats.rtf)
+    return 0
+
+
 def cmd_bench_engine(args: argparse.Namespace) -> int:
     from stenod.benchmarks import main as bench_main
 
@@ -160,6 +187,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = models.add_parser("pull", help="download a faster-whisper model from the Hugging Face hub (online)")
     p.add_argument("name")
     p.set_defaults(func=cmd_models_pull)
+
+    p = sub.add_parser("stream", help="run the live pipeline on an audio file, as if it were the microphone")
+    p.add_argument("file", help="WAV/FLAC/OGG file")
+    pace = p.add_mutually_exclusive_group()
+    pace.add_argument("--realtime", action="store_true", help="feed the audio at its real pace (default)")
+    pace.add_argument("--fast", action="store_true",
+                      help="virtual clock: real-time latencies, computed as fast as the machine allows")
+    p.add_argument("--json", action="store_true", help="events as JSON lines")
+    model_args(p)
+    p.add_argument("--language", "-l", default=None, help="language code (default: detect; .en models: en)")
+    p.add_argument("--vad", choices=["silero", "webrtc"], default="silero", help="voice-activity detector")
+    p.add_argument("--no-partials", action="store_true", help="finals only")
+    p.add_argument("--spoken-punctuation", action="store_true", help='"comma", "new line"… become marks')
+    p.set_defaults(func=cmd_stream)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="suite", required=True)
     p = bench.add_parser("engine", help="this engine against faster-whisper, side by side", add_help=False)

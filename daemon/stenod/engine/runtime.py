@@ -18,9 +18,9 @@ def session_options(threads: int) -> ort.SessionOptions:
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
-    # Without the arena, the 30 s encoder's attention buffers go back to the system after each run:
-    # about 50 MiB less resident memory for tiny.en at no measurable cost in speed.
-    opts.enable_cpu_mem_arena = False
+    # The CPU arena reuses the encoder's buffers between windows: about 5% faster over the dev set for
+    # about 35 MiB more peak memory (tiny.en int8: 353 vs 319 MiB).
+    opts.enable_cpu_mem_arena = True
     return opts
 
 

@@ -1,0 +1,273 @@
+"""The streaming pipeline: audio frames in, events and decode requests out. Pure and synchronous.
+
+Drive it with ``push_audio`` (any chunk size; time is counted in samples), hand each ``next_request`` to a
+recogniser and return its answer with ``push_response``; call ``flush`` at the end of the stream and keep
+answering requests until ``idle``. ``emitted_at`` comes from the clock it is given.
+
+Flow per utterance: the segmenter opens it (``speech_start``); while it grows, partial hypotheses of the
+whole utterance so far are requested every ``partial_step_s`` and LocalAgreement-2 commits the words two
+hypotheses agree on; at the first short silence the final decode starts at once (speculatively, with the
+committed words as a forced prefix); when the hangover confirms the end it is published (``final``, then
+``speech_end``); if speech resumes it is dropped. One request is in flight at a time and each new one is
+built from the newest audio, so a slow recogniser makes partials rarer, never a queue.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from stenod.core.agreement import LocalAgreement, join_words
+from stenod.core.buffer import AudioBuffer
+from stenod.core.cleanup import CleanupConfig, clean
+from stenod.core.clock import Clock
+from stenod.core.events import Error, Event, Final, Partial, SpeechEnd, SpeechStart, Status, WordInfo
+from stenod.core.guards import GuardConfig, rejection
+from stenod.core.requests import DecodeRequest, DecodeResponse, HypWord
+from stenod.core.vad import SAMPLE_RATE, FrameClassifier, Segmenter, VadConfig, VadEnd, VadPause, VadResume, VadStart
+
+KEEP_BEHIND_S = 2.0  # audio kept behind the newest sample while no utterance is open (pre-roll and onset)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    vad: VadConfig = field(default_factory=VadConfig)
+    guards: GuardConfig = field(default_factory=GuardConfig)
+    cleanup: CleanupConfig = field(default_factory=CleanupConfig)
+    partials: bool = True
+    first_partial_s: float = 0.3  # utterance audio before its first partial decode
+    partial_step_s: float = 0.4  # new audio between partial decodes (more if decoding is slower)
+    prompt_tokens: int = 120  # tokens of earlier finals given as the prompt
+    language: str | None = None  # None: the recogniser detects it
+
+
+@dataclass
+class _Utterance:
+    id: int
+    start: int
+    end: int | None = None
+    pause: int | None = None
+    agreement: LocalAgreement = field(default_factory=LocalAgreement)
+    revision: int = 0
+    partial_upto: int = 0
+    shown: str = ""
+    final_for: int | None = None  # the end sample the final request or answer covers
+    final: DecodeResponse | None = None
+    discarded: str = ""
+
+
+@dataclass
+class _InFlight:
+    request: DecodeRequest
+    covers: int
+    issued_at: float
+
+
+def _ms(samples: int) -> int:
+    return samples * 1000 // SAMPLE_RATE
+
+
+class Pipeline:
+    def __init__(self, classifier: FrameClassifier, clock: Clock, config: PipelineConfig | None = None) -> None:
+        self.config = config or PipelineConfig()
+        self.clock = clock
+        self.segmenter = Segmenter(classifier, self.config.vad)
+        self.buffer = AudioBuffer()
+        self.received = 0
+        self.requests_made = 0
+        self._seq = 0
+        self._utterances: deque[_Utterance] = deque()
+        self._by_id: dict[int, _Utterance] = {}
+        self._next_utterance = 1
+        self._in_flight: _InFlight | None = None
+        self._prompt: list[int] = []
+        self._partial_cost = 0.0  # seconds the last partial decode took
+
+    # Inputs ------------------------------------------------------------------------------
+    def push_audio(self, samples: np.ndarray) -> list[Event]:
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        self.buffer.append(samples)
+        self.received += len(samples)
+        events = self._vad(self.segmenter.push(samples))
+        keep = self._utterances[0].start if self._utterances else self.received - int(KEEP_BEHIND_S * SAMPLE_RATE)
+        self.buffer.trim(keep)
+        return events
+
+    def flush(self) -> list[Event]:
+        """End of stream: close the open utterance; its final still needs its request answered."""
+        return self._vad(self.segmenter.flush())
+
+    def push_response(self, response: DecodeResponse) -> list[Event]:
+        pending = self._in_flight
+        if pending is None or pending.request.id != response.request_id:
+            return []  # not the request in flight: a stale or unknown answer
+        self._in_flight = None
+        request = pending.request
+        utterance = self._by_id.get(request.utterance_id)
+        events: list[Event] = []
+        if response.error:
+            events.append(self._event(Error, code="engine", message=response.error))
+        if utterance is None or utterance.discarded:
+            return events
+        if request.final:
+            if response.error:
+                utterance.final_for, utterance.final = None, None
+                if utterance.end is not None:
+                    utterance.discarded = "error"
+            elif utterance.pause == pending.covers or utterance.end == pending.covers:
+                utterance.final_for, utterance.final = pending.covers, response
+            else:
+                utterance.final_for = None  # speech came back: this final is stale
+            return events + self._publish_ready()
+        self._partial_cost = self.clock.now() - pending.issued_at
+        if not response.error:
+            events.extend(self._partial(utterance, response, request))
+        return events
+
+    def next_request(self) -> DecodeRequest | None:
+        """The decode to run now, or None (one is in flight, or nothing needs decoding)."""
+        if self._in_flight is not None:
+            return None
+        for utterance in self._utterances:
+            if utterance.discarded:
+                continue
+            target = utterance.end if utterance.end is not None else utterance.pause
+            if target is not None:
+                if utterance.final_for != target:
+                    return self._request(utterance, final=True, end=target)
+                if utterance.end is not None:
+                    continue  # answered; waiting to be published in order
+                return None
+            if self._partial_due(utterance):
+                return self._request(utterance, final=False, end=self.received)
+            return None
+        return None
+
+    def status(self, state: str, message: str = "") -> Event:
+        return self._event(Status, state=state, message=message)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing open, nothing waiting for a decode."""
+        return not self._utterances and self._in_flight is None and not self.segmenter.in_speech
+
+    @property
+    def in_flight(self) -> DecodeRequest | None:
+        return self._in_flight.request if self._in_flight else None
+
+    # Internals ---------------------------------------------------------------------------
+    def _event(self, cls: type[Event], **fields: Any) -> Event:
+        self._seq += 1
+        return cls(seq=self._seq, emitted_at=self.clock.now(), audio_ms=_ms(self.received), **fields)
+
+    def _vad(self, vad_events: list) -> list[Event]:
+        events: list[Event] = []
+        for ev in vad_events:
+            if isinstance(ev, VadStart):
+                utterance = _Utterance(self._next_utterance, ev.start, partial_upto=ev.start)
+                self._next_utterance += 1
+                self._utterances.append(utterance)
+                self._by_id[utterance.id] = utterance
+                events.append(self._event(SpeechStart, utterance_id=utterance.id, start_ms=_ms(ev.start)))
+                continue
+            utterance = self._utterances[-1]
+            if isinstance(ev, VadPause):
+                utterance.pause = ev.at
+            elif isinstance(ev, VadResume):
+                utterance.pause = None
+            elif isinstance(ev, VadEnd):
+                utterance.end = ev.end
+                utterance.pause = None
+                if ev.speech_ms < self.config.vad.min_speech_ms:
+                    utterance.discarded = "too_short"
+                events.extend(self._publish_ready())
+        return events
+
+    def _partial_due(self, utterance: _Utterance) -> bool:
+        if not self.config.partials:
+            return False
+        if utterance.partial_upto == utterance.start:  # none yet
+            return self.received - utterance.start >= self.config.first_partial_s * SAMPLE_RATE
+        step = max(self.config.partial_step_s, 1.25 * self._partial_cost)
+        return self.received - utterance.partial_upto >= step * SAMPLE_RATE
+
+    def _request(self, utterance: _Utterance, *, final: bool, end: int) -> DecodeRequest:
+        self.requests_made += 1
+        request = DecodeRequest(id=self.requests_made, utterance_id=utterance.id, final=final,
+                                audio=self.buffer.slice(utterance.start, end), offset=utterance.start,
+                                prefix=utterance.agreement.prefix_tokens,
+                                prompt=self._prompt_tokens(),
+                                language=self.config.language)
+        if final:
+            utterance.final_for, utterance.final = end, None
+        else:
+            utterance.partial_upto = end
+        self._in_flight = _InFlight(request, end, self.clock.now())
+        return request
+
+    def _prompt_tokens(self) -> tuple[int, ...]:
+        return tuple(self._prompt[-self.config.prompt_tokens:]) if self.config.prompt_tokens else ()
+
+    def _rejection(self, response: DecodeResponse, seconds: float) -> str:
+        return rejection(response.text, [w.text for w in response.words], no_speech_prob=response.no_speech_prob,
+                         avg_logprob=response.avg_logprob, compression_ratio=response.compression_ratio,
+                         seconds=seconds, config=self.config.guards)
+
+    def _partial(self, utterance: _Utterance, response: DecodeResponse, request: DecodeRequest) -> list[Event]:
+        if utterance.end is not None or self._rejection(response, request.seconds):
+            return []
+        utterance.agreement.update(response.words)
+        stable = join_words(utterance.agreement.committed)
+        unstable = join_words(utterance.agreement.unstable())
+        if (stable, unstable) == ("", "") or f"{stable}\0{unstable}" == utterance.shown:
+            return []
+        utterance.shown = f"{stable}\0{unstable}"
+        utterance.revision += 1
+        return [self._event(Partial, utterance_id=utterance.id, revision=utterance.revision, stable=stable,
+                            unstable=unstable, start_ms=_ms(utterance.start),
+                            end_ms=_ms(request.offset + len(request.audio)))]
+
+    def _publish_ready(self) -> list[Event]:
+        """Publish closed utterances in order, as far as their finals are in."""
+        events: list[Event] = []
+        while self._utterances and self._utterances[0].end is not None:
+            utterance = self._utterances[0]
+            assert utterance.end is not None
+            if not utterance.discarded:
+                if utterance.final is None or utterance.final_for != utterance.end:
+                    break
+                final = self._final(utterance, utterance.final)
+                if final is not None:
+                    events.append(final)
+            events.append(self._event(SpeechEnd, utterance_id=utterance.id, start_ms=_ms(utterance.start),
+                                      end_ms=_ms(utterance.end), discarded=utterance.discarded))
+            self._utterances.popleft()
+            del self._by_id[utterance.id]
+        return events
+
+    def _final(self, utterance: _Utterance, response: DecodeResponse) -> Event | None:
+        assert utterance.end is not None
+        committed = utterance.agreement.committed
+        words = list(response.words)
+        if [(w.text, w.tokens) for w in words[:len(committed)]] != [(w.text, w.tokens) for w in committed]:
+            words = [*committed, *words]  # a final always extends what was committed
+        reason = self._rejection(response, (utterance.end - utterance.start) / SAMPLE_RATE)
+        if reason:
+            utterance.discarded = reason
+            return None
+        raw = join_words(words)
+        self._prompt.extend(t for w in words for t in w.tokens)
+        self._prompt = self._prompt[-max(self.config.prompt_tokens, 1):]
+        return self._event(Final, utterance_id=utterance.id, text=clean(raw, self.config.cleanup), raw=raw,
+                           words=tuple(self._word(w, utterance.start) for w in words if w.text.strip()),
+                           language=response.language, start_ms=_ms(utterance.start), end_ms=_ms(utterance.end))
+
+    @staticmethod
+    def _word(word: HypWord, offset: int) -> WordInfo:
+        base = _ms(offset)
+        start = base + int(round((word.start or 0.0) * 1000))
+        end = base + int(round((word.end if word.end is not None else word.start or 0.0) * 1000))
+        return WordInfo(word=word.text.strip(), start_ms=start, end_ms=max(start, end), probability=word.probability)

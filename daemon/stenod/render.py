@@ -1,0 +1,43 @@
+"""A readable live view of the event stream for a terminal: partials redrawn in place, finals kept."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from stenod.core.events import Error, Event, Final, Partial, SpeechEnd, Status
+
+
+def _clock(ms: int) -> str:
+    minutes, ms = divmod(ms, 60000)
+    return f"{minutes:02d}:{ms / 1000:05.2f}"
+
+
+class LiveView:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.tty = out.isatty()
+        self._drawn = False
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Partial):
+            if self.tty:
+                self.out.write(f"\r\033[K{_clock(event.start_ms)}  {event.stable} \033[2m{event.unstable}\033[0m")
+                self.out.flush()
+                self._drawn = True
+            return
+        self._clear()
+        if isinstance(event, Final):
+            lag = event.emitted_at - event.end_ms / 1000
+            self.out.write(f"{_clock(event.start_ms)}  {event.text}   (+{lag:.2f} s)\n")
+        elif isinstance(event, SpeechEnd) and event.discarded:
+            self.out.write(f"{_clock(event.start_ms)}  [no text: {event.discarded}]\n")
+        elif isinstance(event, Error):
+            self.out.write(f"error: {event.message}\n")
+        elif isinstance(event, Status) and event.message:
+            self.out.write(f"[{event.state}] {event.message}\n")
+        self.out.flush()
+
+    def _clear(self) -> None:
+        if self._drawn:
+            self.out.write("\r\033[K")
+            self._drawn = False
