@@ -60,7 +60,8 @@ class FakeRecognizer:
                 if request.final:
                     continue
                 text = text[: max(1, int(len(text) * (end - word.start) / (word.end - word.start)))]
-            heard.append(HypWord(" " + text, token_ids(text), 0.9, word.start - begin, min(word.end, end) - begin))
+            heard.append(HypWord(" " + text, token_ids(text), 0.9, max(0.0, word.start - begin),
+                                 min(word.end, end) - begin))
         if not heard and self.hallucination:
             heard = [HypWord(" " + self.hallucination, token_ids(self.hallucination), 0.3, 0.0, request.seconds)]
             return DecodeResponse(request.id, tuple(heard), avg_logprob=self.hallucination_logprob,

@@ -1,0 +1,255 @@
+"""The pipeline with a scripted recogniser and a fake clock: invariants, guards, backlog, speculation."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from stenod.core.agreement import LocalAgreement
+from stenod.core.clock import FakeClock
+from stenod.core.events import Error, Final, Partial, SpeechEnd, SpeechStart
+from stenod.core.fake import FakeRecognizer, ScriptWord, script_from_segments, token_ids
+from stenod.core.pipeline import Pipeline, PipelineConfig
+from stenod.core.requests import DecodeResponse, HypWord
+from stenod.core.vad import SAMPLE_RATE, VadConfig
+from stenod.streaming import run_fast
+from stenod.vad_silero import SileroClassifier
+
+
+def _script(session: dict) -> list[ScriptWord]:
+    return script_from_segments((s["start_s"], s["end_s"], s["text"]) for s in session["segments"])
+
+
+def _finals(events) -> list[str]:
+    return [e.raw for e in events if isinstance(e, Final)]
+
+
+def _words(text: str) -> list[str]:
+    return [w.strip(".,;:!?").lower() for w in text.split() if w.strip(".,;:!?")]
+
+
+def check_invariants(events) -> None:
+    """seq strictly increases; utterances open and close in order; committed text only grows; finals extend it."""
+    seqs = [e.seq for e in events]
+    assert seqs == sorted(set(seqs)) and seqs[0] == 1
+    assert all(a.emitted_at <= b.emitted_at for a, b in itertools.pairwise(events))
+    open_id = None
+    stable: list[str] = []
+    for event in events:
+        if isinstance(event, SpeechStart):
+            assert open_id is None
+            open_id, stable = event.utterance_id, []
+        elif isinstance(event, Partial):
+            assert event.utterance_id == open_id
+            now = _words(event.stable)
+            assert now[:len(stable)] == stable, "a committed word changed"
+            stable = now
+        elif isinstance(event, Final):
+            assert event.utterance_id == open_id
+            assert _words(event.raw)[:len(stable)] == stable, "the final does not extend the committed words"
+        elif isinstance(event, SpeechEnd):
+            assert event.utterance_id == open_id
+            open_id = None
+    assert open_id is None
+
+
+@pytest.fixture(scope="module")
+def session_02(sessions) -> dict:
+    return sessions["session_02_commands_numbers"]
+
+
+def test_a_session_streams_partials_and_finals(session_02) -> None:
+    recognizer = FakeRecognizer(_script(session_02))
+    stats = run_fast(session_02["samples"], recognizer, SileroClassifier())
+    events = stats.events
+    check_invariants(events)
+    finals = [e for e in events if isinstance(e, Final)]
+    assert len(finals) >= 10
+    heard = [w for e in finals for w in _words(e.raw)]
+    reference = [w for s in session_02["segments"] for w in _words(s["text"])]
+    assert len(heard) >= 0.8 * len(reference)
+    assert set(heard) <= set(reference)
+    assert sum(bool(isinstance(e, Partial) and e.stable) for e in events) >= 10  # words get committed while speaking
+    hangover = VadConfig().hangover_ms / 1000
+    for final in finals:  # the recogniser is instant here: the final comes with the end decision
+        assert final.emitted_at - final.end_ms / 1000 <= hangover + 0.05
+        assert final.text[0].isupper()
+        assert all(final.start_ms <= w.start_ms <= w.end_ms <= final.end_ms + 50 for w in final.words)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(chunk_ms=st.lists(st.integers(min_value=1, max_value=300), min_size=1, max_size=5))
+def test_chunking_does_not_change_the_finals(session_02, chunk_ms: list[int]) -> None:
+    audio = session_02["samples"][: 12 * SAMPLE_RATE]
+    script = _script(session_02)
+    reference = run_fast(audio, FakeRecognizer(script), SileroClassifier()).events
+    pipeline = Pipeline(SileroClassifier(), FakeClock())
+    recognizer = FakeRecognizer(script)
+    events = []
+    at, i = 0, 0
+    while at < len(audio):
+        size = chunk_ms[i % len(chunk_ms)] * SAMPLE_RATE // 1000
+        i += 1
+        events += pipeline.push_audio(audio[at:at + size])
+        at += size
+        if (request := pipeline.next_request()) is not None:
+            events += pipeline.push_response(recognizer(request))
+    events += pipeline.flush()
+    while (request := pipeline.next_request()) is not None:
+        events += pipeline.push_response(recognizer(request))
+    assert pipeline.idle
+    check_invariants(events)
+    assert _finals(events) == _finals(reference)
+
+
+def test_no_decode_on_silence_or_noise(sessions) -> None:
+    rng = np.random.default_rng(1)
+    minute = (rng.standard_normal(60 * SAMPLE_RATE) * 10 ** (-70 / 20)).astype(np.float32)
+    noise = sessions["session_01_mixed_read_noisy_snr12"]["samples"] - sessions["session_01_mixed_read"]["samples"]
+    for audio in (minute, np.zeros(60 * SAMPLE_RATE, np.float32), noise):
+        recognizer = FakeRecognizer([], hallucination="Thank you.")
+        stats = run_fast(audio, recognizer, SileroClassifier())
+        assert recognizer.calls == []
+        assert stats.events == []
+
+
+def test_a_low_confidence_canned_phrase_gives_no_final(session_02) -> None:
+    audio = session_02["samples"][: 6 * SAMPLE_RATE]
+    recognizer = FakeRecognizer([], hallucination="Thank you.")  # hears nothing but says "Thank you."
+    events = run_fast(audio, recognizer, SileroClassifier()).events
+    ends = [e for e in events if isinstance(e, SpeechEnd)]
+    assert recognizer.calls and ends
+    assert not [e for e in events if isinstance(e, (Final, Partial))]
+    assert {e.discarded for e in ends} == {"hallucination"}
+
+
+class LoudIsSpeech:
+    frame_samples = 480
+
+    def __call__(self, frame: np.ndarray) -> float:
+        return float(np.sqrt(np.mean(frame ** 2)) > 0.03)
+
+    def reset(self) -> None:
+        pass
+
+
+def _tone(seconds: float, amplitude: float = 0.5) -> np.ndarray:
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    return (amplitude * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+
+
+def test_the_final_is_decoded_during_the_hangover_and_dropped_if_speech_resumes() -> None:
+    script = [ScriptWord("one", 0.5, 1.0), ScriptWord("two", 1.0, 1.5), ScriptWord("three", 1.8, 2.4)]
+    recognizer = FakeRecognizer(script)
+    pipeline = Pipeline(LoudIsSpeech(), FakeClock(), PipelineConfig(partials=False))
+    events = pipeline.push_audio(np.concatenate([np.zeros(8000, np.float32), _tone(1.0), np.zeros(4800, np.float32)]))
+    request = pipeline.next_request()
+    assert request is not None and request.final  # a 300 ms pause: the final starts before the end is sure
+    events += pipeline.push_response(recognizer(request))
+    assert not [e for e in events if isinstance(e, Final)]  # not published: the hangover has not run out
+    events += pipeline.push_audio(np.concatenate([_tone(0.6), np.zeros(16000, np.float32)]))  # speech resumes
+    request = pipeline.next_request()
+    assert request is not None and request.final and request.seconds > 2.0
+    events += pipeline.push_response(recognizer(request))
+    assert _finals(events) == ["one two three"]  # the speculative "one two" was dropped
+
+
+def test_a_speculative_final_is_published_the_moment_the_end_is_confirmed() -> None:
+    clock = FakeClock()
+    recognizer = FakeRecognizer([ScriptWord("hello", 0.5, 1.4)])
+    pipeline = Pipeline(LoudIsSpeech(), clock, PipelineConfig(partials=False))
+    pipeline.push_audio(np.concatenate([np.zeros(8000, np.float32), _tone(1.0), np.zeros(1600, np.float32)]))
+    request = pipeline.next_request()
+    assert request is not None and request.final
+    assert pipeline.push_response(recognizer(request)) == []
+    clock.set(2.0)
+    events = pipeline.push_audio(np.zeros(8000, np.float32))
+    assert [type(e) for e in events] == [Final, SpeechEnd]
+    assert events[0].raw == "hello" and events[0].emitted_at == 2.0
+
+
+def test_a_slow_recogniser_never_builds_a_queue() -> None:
+    pipeline = Pipeline(LoudIsSpeech(), FakeClock())
+    recognizer = FakeRecognizer([ScriptWord(f"w{i}", 0.5 + i * 0.5, 1.0 + i * 0.5) for i in range(20)])
+    pipeline.push_audio(np.zeros(8000, np.float32))
+    first = None
+    for _ in range(100):  # 10 s of speech in 100 ms blocks while the first decode is still running
+        pipeline.push_audio(_tone(0.1))
+        request = pipeline.next_request()
+        if first is None:
+            first = request
+        else:
+            assert request is None
+    assert first is not None and pipeline.requests_made == 1
+    pipeline.push_response(recognizer(first))
+    latest = pipeline.next_request()
+    assert latest is not None and latest.offset + len(latest.audio) == pipeline.received  # coalesced to now
+    assert pipeline.requests_made == 2
+
+
+def test_an_engine_failure_is_reported_and_the_stream_goes_on() -> None:
+    script = [ScriptWord("first", 0.5, 1.4), ScriptWord("second", 2.6, 3.4)]
+    working = FakeRecognizer(script)
+    calls = []
+
+    def flaky(request):
+        calls.append(request)
+        if request.utterance_id == 1:
+            return DecodeResponse(request.id, (), error="RuntimeError: out of memory")
+        return working(request)
+
+    audio = np.concatenate([np.zeros(8000, np.float32), _tone(1.0), np.zeros(16000, np.float32), _tone(1.0),
+                            np.zeros(16000, np.float32)])
+    events = run_fast(audio, flaky, LoudIsSpeech()).events
+    check_invariants(events)
+    errors = [e for e in events if isinstance(e, Error)]
+    assert errors and "out of memory" in errors[0].message
+    ends = [e for e in events if isinstance(e, SpeechEnd)]
+    assert ends[0].discarded == "error"
+    assert _finals(events) == ["second"]
+
+
+def test_stale_or_unknown_answers_are_ignored() -> None:
+    pipeline = Pipeline(LoudIsSpeech(), FakeClock())
+    assert pipeline.push_response(DecodeResponse(99, ())) == []
+
+
+# LocalAgreement-2 on its own ---------------------------------------------------------------------------
+
+WORDS = [" a", " b", " c", " d", " e"]
+
+
+def _hyp(texts: list[str]) -> list[HypWord]:
+    return [HypWord(t, token_ids(t)) for t in texts]
+
+
+@given(st.lists(st.lists(st.sampled_from(WORDS), max_size=8), min_size=1, max_size=12))
+def test_committed_words_only_grow_and_each_was_agreed_by_two_hypotheses(hypotheses: list[list[str]]) -> None:
+    agreement = LocalAgreement()
+    previous: list[str] | None = None
+    for texts in hypotheses:
+        committed_before = [w.text for w in agreement.committed]
+        forced = committed_before + texts  # the recogniser is forced to start with the committed words
+        newly = agreement.update(_hyp(forced))
+        committed = [w.text for w in agreement.committed]
+        assert committed[:len(committed_before)] == committed_before
+        assert [w.text for w in newly] == committed[len(committed_before):]
+        if newly:
+            assert previous is not None
+            assert forced[:len(committed)] == previous[:len(committed)]
+            assert len(forced) > len(committed)  # the last word of a hypothesis is never committed
+        previous = forced
+
+
+def test_agreement_commits_the_common_prefix() -> None:
+    agreement = LocalAgreement()
+    assert agreement.update(_hyp([" the", " cat", " sa"])) == []
+    assert [w.text for w in agreement.update(_hyp([" the", " cat", " sat", " on"]))] == [" the", " cat"]
+    assert [w.text for w in agreement.unstable()] == [" sat", " on"]
+    assert agreement.prefix_tokens == token_ids(" the") + token_ids(" cat")
+    assert agreement.update(_hyp([" a", " dog"])) == []  # the prefix was not kept: nothing more is committed
+    assert [w.text for w in agreement.committed] == [" the", " cat"]

@@ -1,0 +1,60 @@
+"""The whole pipeline with the real engine: ``stenod stream`` on recorded speech, fast and real time."""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+import pytest
+
+from stenod.classifiers import make_classifier
+from stenod.cli import main
+from stenod.core.events import Event, Final, Partial, SpeechEnd
+from stenod.engine.whisper import WhisperEngine
+from stenod.evaluation import word_error_rate
+from stenod.recognizer import WhisperRecognizer
+from stenod.streaming import run_fast, run_realtime
+
+JFK = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+
+
+@pytest.fixture(scope="module")
+def recognizer() -> WhisperRecognizer:
+    return WhisperRecognizer(WhisperEngine.load("tiny.en", "int8"))
+
+
+def test_stream_cli_prints_json_events(jfk_wav, capsys) -> None:
+    assert main(["stream", str(jfk_wav), "--fast", "--json"]) == 0
+    events = [Event.from_dict(json.loads(line)) for line in capsys.readouterr().out.splitlines()]
+    finals = [e for e in events if isinstance(e, Final)]
+    assert finals and any(isinstance(e, Partial) for e in events)
+    assert word_error_rate([JFK], [" ".join(f.text for f in finals)]) < 0.1
+    assert all(w.probability > 0 and w.start_ms <= w.end_ms for f in finals for w in f.words)
+
+
+def test_stream_cli_live_view(jfk_wav, capsys) -> None:
+    assert main(["stream", str(jfk_wav), "--fast"]) == 0
+    out = capsys.readouterr().out
+    assert "country" in out and "(+" in out
+
+
+def test_stream_cli_missing_file(tmp_path, capsys) -> None:
+    assert main(["stream", str(tmp_path / "nope.wav"), "--fast"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("stenod: error:") and "nope.wav" in err and "\n" not in err
+
+
+def _final_latencies(events: list[Event]) -> list[float]:
+    return [e.emitted_at - e.end_ms / 1000 for e in events if isinstance(e, Final)]
+
+
+def test_fast_mode_reports_the_latencies_of_a_real_time_run(jfk_audio, recognizer) -> None:
+    fast = run_fast(jfk_audio, recognizer, make_classifier())
+    real = run_realtime(jfk_audio, recognizer, make_classifier())
+    assert real.wall_s >= len(jfk_audio) / 16000 - 0.05  # paced by the wall clock
+    fast_finals = [e.raw for e in fast.events if isinstance(e, Final)]
+    assert fast_finals == [e.raw for e in real.events if isinstance(e, Final)]
+    fast_latency = statistics.median(_final_latencies(fast.events))
+    assert abs(fast_latency - statistics.median(_final_latencies(real.events))) < 0.2
+    ends = [e for e in fast.events if isinstance(e, SpeechEnd)]
+    assert ends and not any(e.discarded for e in ends)
