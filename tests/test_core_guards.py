@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stenod.core.guards import GuardConfig, normalise_phrase, rejection, repeated_ngram
+from stenod.core.guards import GuardConfig, normalise_phrase, rejection, repeated_ngram, repeated_tail
 
 CONFIDENT = {"no_speech_prob": 0.01, "avg_logprob": -0.2, "compression_ratio": 1.2}
 
@@ -52,3 +52,12 @@ def test_thresholds_are_configurable() -> None:
     strict = GuardConfig(compression_ratio_threshold=1.0)
     assert rejection("hello", ["hello"], no_speech_prob=0, avg_logprob=0, compression_ratio=1.1, seconds=1,
                      config=strict) == "repetition"
+
+
+def test_a_sentence_said_twice_in_a_row_is_trimmed() -> None:
+    sentence = ["what", "your", "country", "can", "do", "for", "you?"]
+    words = [*sentence, *sentence]
+    assert repeated_tail(words) == 7
+    assert repeated_tail(["I", "think", "we", "had", "had", "enough"]) == 6  # short doubles are people's
+    assert repeated_tail(["one", "two", "three", "four"]) == 4
+    assert repeated_tail(["go", "on", "go", "on", "go", "on"]) == 6  # two-word phrases are left alone

@@ -150,6 +150,12 @@ def cmd_bench_engine(args: argparse.Namespace) -> int:
     return bench_main(args.bench_args)
 
 
+def cmd_bench_stream(args: argparse.Namespace) -> int:
+    from stenod.bench_stream import main as bench_main
+
+    return bench_main(args.bench_args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stenod", description="Local real-time dictation with Whisper.")
     parser.add_argument("--version", action="version", version=f"stenod {__version__}")
@@ -206,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = bench.add_parser("engine", help="this engine against faster-whisper, side by side", add_help=False)
     p.add_argument("bench_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_bench_engine)
+    p = bench.add_parser("stream", help="latency and WER of the live pipeline on the dictation sessions",
+                         add_help=False)
+    p.add_argument("bench_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_bench_stream)
     return parser
 
 

@@ -47,6 +47,19 @@ def repeated_ngram(words: Sequence[str], repeats: int, max_n: int = 6) -> bool:
     return False
 
 
+def repeated_tail(words: Sequence[str], min_n: int = 3) -> int:
+    """How many words to keep so that no phrase of ``min_n`` or more words is immediately said twice.
+
+    Whisper sometimes repeats its last sentence word for word; people almost never do.
+    """
+    keys = [normalise_phrase(w) for w in words]
+    for i in range(len(keys)):
+        for n in range((len(keys) - i) // 2, min_n - 1, -1):
+            if keys[i:i + n] == keys[i + n:i + 2 * n] and all(keys[i:i + n]):
+                return i + n
+    return len(keys)
+
+
 def rejection(text: str, words: Sequence[str], *, no_speech_prob: float, avg_logprob: float,
               compression_ratio: float, seconds: float, config: GuardConfig = GuardConfig()) -> str:
     """The reason to reject this decode, or "" if it stands."""

@@ -25,7 +25,7 @@ from stenod.core.buffer import AudioBuffer
 from stenod.core.cleanup import CleanupConfig, clean
 from stenod.core.clock import Clock
 from stenod.core.events import Error, Event, Final, Partial, SpeechEnd, SpeechStart, Status, WordInfo
-from stenod.core.guards import GuardConfig, rejection
+from stenod.core.guards import GuardConfig, rejection, repeated_tail
 from stenod.core.requests import DecodeRequest, DecodeResponse, HypWord
 from stenod.core.vad import SAMPLE_RATE, FrameClassifier, Segmenter, VadConfig, VadEnd, VadPause, VadResume, VadStart
 
@@ -254,6 +254,7 @@ class Pipeline:
         words = list(response.words)
         if [(w.text, w.tokens) for w in words[:len(committed)]] != [(w.text, w.tokens) for w in committed]:
             words = [*committed, *words]  # a final always extends what was committed
+        words = words[:max(len(committed), repeated_tail([w.text for w in words]))]
         reason = self._rejection(response, (utterance.end - utterance.start) / SAMPLE_RATE)
         if reason:
             utterance.discarded = reason

@@ -128,11 +128,13 @@ class WhisperEngine:
     # Utterance windows ----------------------------------------------------------------
     def decode_window(self, audio: np.ndarray, *, full: bool = True, language: str | None = None,
                       previous: list[int] | None = None, prefix: list[int] | None = None,
-                      word_timestamps: bool = False, options: DecodingOptions | None = None) -> WindowResult:
+                      word_timestamps: bool = False, options: DecodingOptions | None = None,
+                      fallback: bool = True) -> WindowResult:
         """Decode one utterance (≤ 30 s) without timestamps.
 
         ``full=False`` encodes only the audio plus a 1 s silent tail (much cheaper), with a token cap;
-        if that output repeats itself, the full 30 s window is decoded instead. ``prefix`` tokens are
+        if that output repeats itself, the full 30 s window is decoded instead, or, with ``fallback=False``,
+        the short window's answer comes back flagged ``repetition``. ``prefix`` tokens are
         forced, so the result extends them; ``previous`` is the prompt of earlier text.
         """
         options = replace(options or DecodingOptions(), without_timestamps=True)
@@ -150,6 +152,9 @@ class WhisperEngine:
             window.short_window = True
             if not (has_repetition(window.result.tokens) or len(window.result.tokens) >= cap
                     or window.result.compression_ratio > 2.4):
+                return window
+            if not fallback:
+                window.repetition = True
                 return window
             full_window = self._decode_mel(pad_or_trim(mel[:, :n_frames]), n_frames, language, previous, prefix,
                                            word_timestamps, options)
