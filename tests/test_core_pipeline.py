@@ -253,3 +253,24 @@ def test_agreement_commits_the_common_prefix() -> None:
     assert agreement.prefix_tokens == token_ids(" the") + token_ids(" cat")
     assert agreement.update(_hyp([" a", " dog"])) == []  # the prefix was not kept: nothing more is committed
     assert [w.text for w in agreement.committed] == [" the", " cat"]
+
+
+def test_a_final_whose_words_are_split_differently_extends_the_committed_words_once() -> None:
+    numbers = ("one", "two", "three", "four", "five", "six")
+    script = [ScriptWord(w, 0.5 + 0.3 * i, 0.8 + 0.3 * i) for i, w in enumerate(numbers)]
+    plain = FakeRecognizer(script)
+
+    def merging(request):  # finals come back with pairs of words merged, as punctuation merging does
+        response = plain(request)
+        if not request.final:
+            return response
+        words = list(response.words)
+        merged = [HypWord(a.text + b.text, a.tokens + b.tokens, 0.9, a.start, b.end)
+                  for a, b in zip(words[::2], words[1::2])] + words[len(words) // 2 * 2:]
+        return DecodeResponse(response.request_id, tuple(merged))
+
+    audio = np.concatenate([np.zeros(8000, np.float32), _tone(1.9), np.zeros(16000, np.float32)])
+    events = run_fast(audio, merging, LoudIsSpeech()).events
+    assert any(isinstance(e, Partial) and e.stable for e in events)
+    check_invariants(events)
+    assert [e.raw for e in events if isinstance(e, Final)] == ["one two three four five six"]

@@ -251,10 +251,15 @@ class Pipeline:
     def _final(self, utterance: _Utterance, response: DecodeResponse) -> Event | None:
         assert utterance.end is not None
         committed = utterance.agreement.committed
+        prefix = utterance.agreement.prefix_tokens
         words = list(response.words)
-        if [(w.text, w.tokens) for w in words[:len(committed)]] != [(w.text, w.tokens) for w in committed]:
+        # The answer's words may be split differently (punctuation merged), but its tokens start with the prefix.
+        if tuple(t for w in words for t in w.tokens)[:len(prefix)] != prefix:
             words = [*committed, *words]  # a final always extends what was committed
-        words = words[:max(len(committed), repeated_tail([w.text for w in words]))]
+        kept = repeated_tail([w.text for w in words])
+        while kept < len(words) and sum(len(w.tokens) for w in words[:kept]) < len(prefix):
+            kept += 1  # never trim into the committed words
+        words = words[:kept]
         reason = self._rejection(response, (utterance.end - utterance.start) / SAMPLE_RATE)
         if reason:
             utterance.discarded = reason
