@@ -274,3 +274,10 @@ def test_a_final_whose_words_are_split_differently_extends_the_committed_words_o
     assert any(isinstance(e, Partial) and e.stable for e in events)
     check_invariants(events)
     assert [e.raw for e in events if isinstance(e, Final)] == ["one two three four five six"]
+
+
+def test_a_word_is_not_committed_before_a_continuation_of_it() -> None:
+    agreement = LocalAgreement()
+    agreement.update(_hyp([" an", " ill", "-dis"]))
+    agreement.update(_hyp([" an", " ill", "-disposed", " man"]))
+    assert [w.text for w in agreement.committed] == [" an"]  # "ill" goes on as "-disposed"

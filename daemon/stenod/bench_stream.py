@@ -75,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--precision", default="int8", choices=["int8", "fp32"])
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--vads", default="silero,webrtc", help="voice-activity detectors to compare")
     parser.add_argument("--json", type=Path, default=None, help="also write the per-session results here")
     args = parser.parse_args(argv)
 
@@ -83,7 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sessions = load_manifest(kind="session")
     audios = {item.id: load_audio(item.audio) for item in sessions}
     results = []
-    for vad in ("silero", "webrtc"):
+    vads = [v for v in args.vads.split(",") if v]
+    for vad in vads:
         for item in sessions:
             results.append(run_session(item, audios[item.id], recognizer, vad))
     offline = {item.id: " ".join(s.text.strip() for s in transcribe(engine, audios[item.id],
@@ -103,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
              f"{'missed':>7}{'RTF':>7}{'calls':>7}"
     print(header)
     summary: dict[str, dict] = {}
-    for vad in ("silero", "webrtc"):
+    for vad in vads:
         rows = [r for r in results if r["vad"] == vad]
         for r in rows:
             item = next(i for i in sessions if i.id == r["id"])

@@ -12,7 +12,7 @@ PARTIAL_OPTIONS = DecodingOptions(temperature=(0.0,))  # partials are cheap gues
 
 
 class WhisperRecognizer:
-    """Partials: the short-window encoder, no fallback (a runaway guess is dropped), words split from tokens.
+    """Partials: the short-window encoder, no fallback (the core trims a runaway guess), words split from tokens.
 
     Finals: the full window, temperature fallback and word times from the alignment heads. The forced prefix
     is in every answer.
@@ -36,9 +36,6 @@ class WhisperRecognizer:
                                            options=None if request.final else PARTIAL_OPTIONS,
                                            fallback=request.final)
         result = window.result
-        if window.repetition and not request.final:  # a runaway guess: not worth a full-window decode
-            return DecodeResponse(request.id, (), language=window.language, no_speech_prob=result.no_speech_prob,
-                                  avg_logprob=result.avg_logprob, compression_ratio=result.compression_ratio)
         if window.words is not None:
             words = tuple(HypWord(w.word, tuple(w.tokens), w.probability, w.start, w.end) for w in window.words)
         else:

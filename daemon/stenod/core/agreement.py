@@ -3,7 +3,8 @@
 After Macháček, Dabre and Bojar (2023), "Turning Whisper into Real-Time Transcription System"
 (ufal/whisper_streaming, MIT). Each new hypothesis of the growing utterance is compared with the previous
 one; their longest common word prefix is committed and never revised. A word is committed only while
-a later word follows it in the newest hypothesis, so a word still being spoken is never committed half-heard.
+a later word, after a space, follows it in the newest hypothesis, so a word still being spoken is never
+committed half-heard.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ class LocalAgreement:
         newly: list[HypWord] = []
         if self.previous is not None:
             k = n
-            while k < min(len(self.previous), len(current) - 1) and _key(self.previous[k]) == _key(current[k]):
+            while (k < min(len(self.previous), len(current) - 1) and _key(self.previous[k]) == _key(current[k])
+                   and current[k + 1].text.startswith(" ")):  # "ill" + "-disposed": not a word boundary
                 k += 1
             newly = current[n:k]
             self.committed.extend(newly)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,6 +34,12 @@ class GuardConfig:
     phrase_logprob: float = -0.5  # …whose average log-probability is below this,
     phrase_no_speech: float = 0.2  # …or whose no-speech probability is above this
     phrases: tuple[str, ...] = KNOWN_SILENCE_PHRASES
+
+
+def compression_ratio(text: str) -> float:
+    """Bytes of text over bytes of its zlib compression: high for repetitive output."""
+    raw = text.encode("utf-8")
+    return len(raw) / len(zlib.compress(raw)) if raw else 0.0
 
 
 def repeated_ngram(words: Sequence[str], repeats: int, max_n: int = 6) -> bool:

@@ -25,7 +25,7 @@ from stenod.core.buffer import AudioBuffer
 from stenod.core.cleanup import CleanupConfig, clean
 from stenod.core.clock import Clock
 from stenod.core.events import Error, Event, Final, Partial, SpeechEnd, SpeechStart, Status, WordInfo
-from stenod.core.guards import GuardConfig, rejection, repeated_tail
+from stenod.core.guards import GuardConfig, compression_ratio, rejection, repeated_tail
 from stenod.core.requests import DecodeRequest, DecodeResponse, HypWord
 from stenod.core.vad import SAMPLE_RATE, FrameClassifier, Segmenter, VadConfig, VadEnd, VadPause, VadResume, VadStart
 
@@ -38,7 +38,7 @@ class PipelineConfig:
     guards: GuardConfig = field(default_factory=GuardConfig)
     cleanup: CleanupConfig = field(default_factory=CleanupConfig)
     partials: bool = True
-    first_partial_s: float = 0.3  # utterance audio before its first partial decode
+    first_partial_s: float = 0.1  # speech after the onset before the first partial decode
     partial_step_s: float = 0.4  # new audio between partial decodes (more if decoding is slower)
     prompt_tokens: int = 120  # tokens of earlier finals given as the prompt
     language: str | None = None  # None: the recogniser detects it
@@ -48,6 +48,7 @@ class PipelineConfig:
 class _Utterance:
     id: int
     start: int
+    onset: int
     end: int | None = None
     pause: int | None = None
     agreement: LocalAgreement = field(default_factory=LocalAgreement)
@@ -167,7 +168,7 @@ class Pipeline:
         events: list[Event] = []
         for ev in vad_events:
             if isinstance(ev, VadStart):
-                utterance = _Utterance(self._next_utterance, ev.start, partial_upto=ev.start)
+                utterance = _Utterance(self._next_utterance, ev.start, ev.onset, partial_upto=ev.start)
                 self._next_utterance += 1
                 self._utterances.append(utterance)
                 self._by_id[utterance.id] = utterance
@@ -190,7 +191,7 @@ class Pipeline:
         if not self.config.partials:
             return False
         if utterance.partial_upto == utterance.start:  # none yet
-            return self.received - utterance.start >= self.config.first_partial_s * SAMPLE_RATE
+            return self.received - utterance.onset >= self.config.first_partial_s * SAMPLE_RATE
         step = max(self.config.partial_step_s, 1.25 * self._partial_cost)
         return self.received - utterance.partial_upto >= step * SAMPLE_RATE
 
@@ -211,15 +212,31 @@ class Pipeline:
     def _prompt_tokens(self) -> tuple[int, ...]:
         return tuple(self._prompt[-self.config.prompt_tokens:]) if self.config.prompt_tokens else ()
 
-    def _rejection(self, response: DecodeResponse, seconds: float) -> str:
-        return rejection(response.text, [w.text for w in response.words], no_speech_prob=response.no_speech_prob,
-                         avg_logprob=response.avg_logprob, compression_ratio=response.compression_ratio,
-                         seconds=seconds, config=self.config.guards)
+    def _words(self, utterance: _Utterance, response: DecodeResponse) -> list[HypWord]:
+        """The answer's words, after the committed ones, with a phrase said twice in a row cut off."""
+        committed = utterance.agreement.committed
+        prefix = utterance.agreement.prefix_tokens
+        words = list(response.words)
+        # The answer's words may be split differently (punctuation merged), but its tokens start with the prefix.
+        if tuple(t for w in words for t in w.tokens)[:len(prefix)] != prefix:
+            words = [*committed, *words]
+        kept = repeated_tail([w.text for w in words])
+        while kept < len(words) and sum(len(w.tokens) for w in words[:kept]) < len(prefix):
+            kept += 1  # never trim into the committed words
+        return words[:kept]
+
+    def _rejection(self, response: DecodeResponse, words: list[HypWord], seconds: float) -> str:
+        text = join_words(words)
+        ratio = response.compression_ratio if len(words) == len(response.words) else compression_ratio(text)
+        return rejection(text, [w.text for w in words], no_speech_prob=response.no_speech_prob,
+                         avg_logprob=response.avg_logprob, compression_ratio=ratio, seconds=seconds,
+                         config=self.config.guards)
 
     def _partial(self, utterance: _Utterance, response: DecodeResponse, request: DecodeRequest) -> list[Event]:
-        if utterance.end is not None or self._rejection(response, request.seconds):
+        words = self._words(utterance, response)
+        if utterance.end is not None or self._rejection(response, words, request.seconds):
             return []
-        utterance.agreement.update(response.words)
+        utterance.agreement.update(words)
         stable = join_words(utterance.agreement.committed)
         unstable = join_words(utterance.agreement.unstable())
         if (stable, unstable) == ("", "") or f"{stable}\0{unstable}" == utterance.shown:
@@ -250,17 +267,8 @@ class Pipeline:
 
     def _final(self, utterance: _Utterance, response: DecodeResponse) -> Event | None:
         assert utterance.end is not None
-        committed = utterance.agreement.committed
-        prefix = utterance.agreement.prefix_tokens
-        words = list(response.words)
-        # The answer's words may be split differently (punctuation merged), but its tokens start with the prefix.
-        if tuple(t for w in words for t in w.tokens)[:len(prefix)] != prefix:
-            words = [*committed, *words]  # a final always extends what was committed
-        kept = repeated_tail([w.text for w in words])
-        while kept < len(words) and sum(len(w.tokens) for w in words[:kept]) < len(prefix):
-            kept += 1  # never trim into the committed words
-        words = words[:kept]
-        reason = self._rejection(response, (utterance.end - utterance.start) / SAMPLE_RATE)
+        words = self._words(utterance, response)  # a final always extends what was committed
+        reason = self._rejection(response, words, (utterance.end - utterance.start) / SAMPLE_RATE)
         if reason:
             utterance.discarded = reason
             return None

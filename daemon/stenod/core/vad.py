@@ -70,6 +70,7 @@ class VadConfig:
 @dataclass(frozen=True)
 class VadStart:
     start: int  # first sample of the utterance, pre-roll included
+    onset: int  # first sample of its first speech frame (after a cut: the cut)
 
 
 @dataclass(frozen=True)
@@ -146,13 +147,14 @@ class Segmenter:
                 return []
             first = begin - (len(self._window) - 1 - self._window.index(True)) * self.frame
             self.start = max(self._floor, first - c.samples(c.pre_roll_ms), 0)
+            onset = max(self.start, first)
             self._window.clear()
             self._last_speech_end = self.position
             self._paused = False
             self._levels = [level]
             self._speech = [True] * self._onset_frames
             self._levels_start = begin
-            return [VadStart(self.start)]
+            return [VadStart(self.start, onset)]
         self._levels.append(level)
         self._speech.append(speech)
         events: list[VadEvent] = []
@@ -197,4 +199,4 @@ class Segmenter:
         self._floor = at
         self._levels, self._speech = levels, speech
         self._levels_start += (quietest + 1) * self.frame
-        return [*events, VadStart(at)]
+        return [*events, VadStart(at, at)]

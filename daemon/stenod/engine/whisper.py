@@ -17,6 +17,7 @@ from stenod.engine.runtime import DecoderState, Runtime
 from stenod.engine.tokenizer import WhisperTokenizer
 
 SHORT_WINDOW_TAIL_FRAMES = 100  # 1 s of silence after a short window keeps the decoder from running on
+SHORT_WINDOW_MIN_FRAMES = 600  # under 6 s in all, the decoder loops far more often ("she had it, she had it…")
 
 
 def default_threads() -> int:
@@ -132,7 +133,8 @@ class WhisperEngine:
                       fallback: bool = True) -> WindowResult:
         """Decode one utterance (≤ 30 s) without timestamps.
 
-        ``full=False`` encodes only the audio plus a 1 s silent tail (much cheaper), with a token cap;
+        ``full=False`` encodes only the audio plus a silent tail (at least 1 s, 6 s in all; much cheaper than
+        30 s), with a token cap;
         if that output repeats itself, the full 30 s window is decoded instead, or, with ``fallback=False``,
         the short window's answer comes back flagged ``repetition``. ``prefix`` tokens are
         forced, so the result extends them; ``previous`` is the prompt of earlier text.
@@ -142,7 +144,7 @@ class WhisperEngine:
         n_frames = min(mel.shape[-1] - 1, N_FRAMES)
         seconds = len(audio) / 16000
         if not full:
-            frames = min(N_FRAMES, n_frames + SHORT_WINDOW_TAIL_FRAMES)
+            frames = min(N_FRAMES, max(n_frames + SHORT_WINDOW_TAIL_FRAMES, SHORT_WINDOW_MIN_FRAMES))
             frames += frames % 2
             cap = int(8 + 5 * seconds)
             short_opts = replace(options, max_new_tokens=cap if options.max_new_tokens is None
