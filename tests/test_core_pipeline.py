@@ -281,3 +281,14 @@ def test_a_word_is_not_committed_before_a_continuation_of_it() -> None:
     agreement.update(_hyp([" an", " ill", "-dis"]))
     agreement.update(_hyp([" an", " ill", "-disposed", " man"]))
     assert [w.text for w in agreement.committed] == [" an"]  # "ill" goes on as "-disposed"
+
+
+def test_unsure_words_and_the_lookahead_hold_commits_back() -> None:
+    unsure = LocalAgreement(min_probability=0.5)
+    shaky = [HypWord(" the", token_ids(" the"), 0.9), HypWord(" cat", token_ids(" cat"), 0.3),
+             HypWord(" sat", token_ids(" sat"), 0.9), HypWord(" on", token_ids(" on"), 0.9)]
+    unsure.update(shaky)
+    assert [w.text for w in unsure.update(shaky)] == [" the"]  # "cat" is agreed but unsure: it waits
+    patient = LocalAgreement(lookahead=2)
+    patient.update(_hyp([" the", " cat", " sat"]))
+    assert [w.text for w in patient.update(_hyp([" the", " cat", " sat"]))] == [" the"]

@@ -30,11 +30,14 @@ from stenod.streaming import StreamStats, run_fast, run_realtime
 
 
 def final_latencies(events: list[Event], segments: list[dict]) -> list[float | None]:
-    """Per true utterance: when the final holding its end was published, minus its true end (None: missed)."""
+    """Per true utterance: when the final holding its end was published, minus its true end (None: missed).
+
+    A reference end may include a clip's trailing silence, so a final ending up to 1 s before it counts.
+    """
     finals = [e for e in events if isinstance(e, Final)]
     out: list[float | None] = []
     for seg in segments:
-        covering = [f for f in finals if f.start_ms / 1000 < seg["end_s"] and f.end_ms / 1000 >= seg["end_s"] - 0.5]
+        covering = [f for f in finals if f.start_ms / 1000 < seg["end_s"] and f.end_ms / 1000 >= seg["end_s"] - 1.0]
         out.append(min(f.emitted_at for f in covering) - seg["end_s"] if covering else None)
     return out
 

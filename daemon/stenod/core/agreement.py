@@ -21,6 +21,8 @@ def _key(word: HypWord) -> tuple[str, tuple[int, ...]]:
 
 @dataclass
 class LocalAgreement:
+    lookahead: int = 1  # words that must follow a word in the newest hypothesis before it is committed
+    min_probability: float = 0.0  # and its probability in both hypotheses
     committed: list[HypWord] = field(default_factory=list)
     previous: list[HypWord] | None = None
 
@@ -35,7 +37,9 @@ class LocalAgreement:
         newly: list[HypWord] = []
         if self.previous is not None:
             k = n
-            while (k < min(len(self.previous), len(current) - 1) and _key(self.previous[k]) == _key(current[k])
+            while (k < min(len(self.previous), len(current) - self.lookahead)
+                   and _key(self.previous[k]) == _key(current[k])
+                   and min(self.previous[k].probability, current[k].probability) >= self.min_probability
                    and current[k + 1].text.startswith(" ")):  # "ill" + "-disposed": not a word boundary
                 k += 1
             newly = current[n:k]

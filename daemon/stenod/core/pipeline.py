@@ -40,6 +40,8 @@ class PipelineConfig:
     partials: bool = True
     first_partial_s: float = 0.1  # speech after the onset before the first partial decode
     partial_step_s: float = 0.4  # new audio between partial decodes (more if decoding is slower)
+    commit_lookahead: int = 1  # LocalAgreement: words after a word before it can be committed
+    commit_min_probability: float = 0.5  # LocalAgreement: least word probability (in both hypotheses) to commit
     prompt_tokens: int = 120  # tokens of earlier finals given as the prompt
     language: str | None = None  # None: the recogniser detects it
 
@@ -168,7 +170,9 @@ class Pipeline:
         events: list[Event] = []
         for ev in vad_events:
             if isinstance(ev, VadStart):
-                utterance = _Utterance(self._next_utterance, ev.start, ev.onset, partial_upto=ev.start)
+                utterance = _Utterance(self._next_utterance, ev.start, ev.onset, partial_upto=ev.start,
+                                       agreement=LocalAgreement(self.config.commit_lookahead,
+                                                                self.config.commit_min_probability))
                 self._next_utterance += 1
                 self._utterances.append(utterance)
                 self._by_id[utterance.id] = utterance
