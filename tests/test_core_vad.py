@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from stenod.classifiers import make_classifier
+from stenod.core.fake import LoudIsSpeech
 from stenod.core.vad import SAMPLE_RATE, Segmenter, VadConfig, VadEnd, VadPause, VadResume, VadStart, WebRtcClassifier
 from stenod.vad_silero import SileroClassifier
 
@@ -91,16 +92,6 @@ def test_chunk_size_does_not_change_the_cuts(sessions) -> None:
 
 
 # The rules, with a classifier that calls any frame louder than -30 dBFS speech -------------------------
-
-
-class LoudIsSpeech:
-    frame_samples = 480
-
-    def __call__(self, frame: np.ndarray) -> float:
-        return float(np.sqrt(np.mean(frame ** 2)) > 0.03)
-
-    def reset(self) -> None:
-        pass
 
 
 def _signal(*parts: tuple[float, float]) -> np.ndarray:

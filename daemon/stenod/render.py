@@ -33,7 +33,7 @@ class LiveView:
             self.out.write(f"{_clock(event.start_ms)}  [no text: {event.discarded}]\n")
         elif isinstance(event, Error):
             self.out.write(f"error: {event.message}\n")
-        elif isinstance(event, Status) and event.message:
+        elif isinstance(event, Status) and event.message and self.tty:
             self.out.write(f"[{event.state}] {event.message}\n")
         self.out.flush()
 

@@ -66,6 +66,11 @@ def _emit(stats: StreamStats, sink: Sink | None, events: list[Event]) -> None:
             sink(event)
 
 
+def _feed(pipeline: Pipeline, chunk: np.ndarray, last: bool) -> list[Event]:
+    events = pipeline.push_audio(chunk)
+    return events + pipeline.flush() if last else events
+
+
 def run_fast(audio: np.ndarray, recognizer: Recognizer, classifier: FrameClassifier,
              config: PipelineConfig | None = None, sink: Sink | None = None, chunk_s: float = CHUNK_S) -> StreamStats:
     clock = FakeClock()
@@ -73,6 +78,7 @@ def run_fast(audio: np.ndarray, recognizer: Recognizer, classifier: FrameClassif
     stats = StreamStats(audio_s=len(audio) / SAMPLE_RATE)
     chunks = _chunks(np.asarray(audio, dtype=np.float32), chunk_s)
     started = time.perf_counter()
+    _emit(stats, sink, [pipeline.status("listening")])
     arrived = 0  # samples delivered so far
     busy: tuple[float, DecodeResponse] | None = None  # (virtual time the answer is ready, the answer)
     i = 0
@@ -85,11 +91,8 @@ def run_fast(audio: np.ndarray, recognizer: Recognizer, classifier: FrameClassif
         elif next_audio is not None:
             clock.set(max(clock.now(), next_audio))
             arrived += len(chunks[i])
-            events = pipeline.push_audio(chunks[i])
             i += 1
-            if i == len(chunks):
-                events += pipeline.flush()
-            _emit(stats, sink, events)
+            _emit(stats, sink, _feed(pipeline, chunks[i - 1], last=i == len(chunks)))
         if busy is None:
             request = pipeline.next_request()
             if request is not None:
@@ -100,6 +103,7 @@ def run_fast(audio: np.ndarray, recognizer: Recognizer, classifier: FrameClassif
                 busy = (clock.now() + took, response)
             elif i == len(chunks):
                 break
+    _emit(stats, sink, [pipeline.status("finished", f"{stats.audio_s:.1f} s of audio")])
     stats.wall_s = time.perf_counter() - started
     return stats
 
@@ -123,6 +127,7 @@ def run_realtime(audio: np.ndarray, recognizer: Recognizer, classifier: FrameCla
     worker = threading.Thread(target=work, name="stenod-decoder", daemon=True)
     worker.start()
     started = time.perf_counter()
+    _emit(stats, sink, [pipeline.status("listening")])
     in_flight: DecodeRequest | None = None
     arrived = 0
     i = 0
@@ -143,11 +148,8 @@ def run_realtime(audio: np.ndarray, recognizer: Recognizer, classifier: FrameCla
                 time.sleep(wait)
             if due is not None and clock.now() >= due:
                 arrived += len(chunks[i])
-                events = pipeline.push_audio(chunks[i])
                 i += 1
-                if i == len(chunks):
-                    events += pipeline.flush()
-                _emit(stats, sink, events)
+                _emit(stats, sink, _feed(pipeline, chunks[i - 1], last=i == len(chunks)))
             if in_flight is None:
                 in_flight = pipeline.next_request()
                 if in_flight is not None:
@@ -157,5 +159,6 @@ def run_realtime(audio: np.ndarray, recognizer: Recognizer, classifier: FrameCla
     finally:
         requests.put(None)
         worker.join(timeout=30)
+    _emit(stats, sink, [pipeline.status("finished", f"{stats.audio_s:.1f} s of audio")])
     stats.wall_s = time.perf_counter() - started
     return stats

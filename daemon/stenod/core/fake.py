@@ -3,7 +3,8 @@
 Given each word's start and end in stream time, it answers a request with the words that lie inside the
 request's audio. A partial answer ends with the word being spoken cut short (as a real recogniser's
 guess would be); a final answer carries word times relative to the request. Where the script has no words
-it can answer with a canned low-confidence phrase, as Whisper does over noise.
+it can answer with a canned low-confidence phrase, as Whisper does over noise. ``LoudIsSpeech`` is a
+frame classifier for synthetic signals.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+import numpy as np
 
 from stenod.core.requests import DecodeRequest, DecodeResponse, HypWord
 
@@ -37,6 +40,21 @@ def script_from_segments(segments: Iterable[tuple[float, float, str]]) -> list[S
         step = (end - start) / max(1, len(parts))
         words.extend(ScriptWord(w, start + i * step, start + (i + 1) * step) for i, w in enumerate(parts))
     return words
+
+
+class LoudIsSpeech:
+    """A frame classifier that calls any 30 ms frame louder than ``threshold`` (RMS) speech."""
+
+    frame_samples = 480
+
+    def __init__(self, threshold: float = 0.03) -> None:
+        self.threshold = threshold
+
+    def __call__(self, frame: np.ndarray) -> float:
+        return float(np.sqrt(np.mean(np.square(frame, dtype=np.float64))) > self.threshold)
+
+    def reset(self) -> None:
+        pass
 
 
 class FakeRecognizer:
