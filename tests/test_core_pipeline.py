@@ -282,3 +282,17 @@ def test_unsure_words_and_the_lookahead_hold_commits_back() -> None:
     patient = LocalAgreement(lookahead=2)
     patient.update(_hyp([" the", " cat", " sat"]))
     assert [w.text for w in patient.update(_hyp([" the", " cat", " sat"]))] == [" the"]
+
+
+def test_a_failing_final_is_not_retried_for_the_same_audio() -> None:
+    calls = []
+
+    def broken(request):
+        calls.append(request)
+        return DecodeResponse(request.id, (), error="RuntimeError: broken")
+
+    audio = np.concatenate([np.zeros(8000, np.float32), _tone(1.0), np.zeros(16000, np.float32)])
+    events = run_fast(audio, broken, LoudIsSpeech(), PipelineConfig(partials=False)).events
+    assert len(calls) == 1  # the speculative final failed; the confirmed end covers the same audio
+    assert [e.type for e in events if e.type != "status"] == ["speech_start", "error", "speech_end"]
+    assert events[-2].discarded == "error"

@@ -116,11 +116,9 @@ class Pipeline:
         if utterance is None or utterance.discarded:
             return events
         if request.final:
-            if response.error:
-                utterance.final_for, utterance.final = None, None
-                if utterance.end is not None:
-                    utterance.discarded = "error"
-            elif utterance.pause == pending.covers or utterance.end == pending.covers:
+            if utterance.pause == pending.covers or utterance.end == pending.covers:
+                # Kept even when it failed: the same audio is not decoded again (a failing engine would
+                # be asked over and over); the utterance is then closed without text.
                 utterance.final_for, utterance.final = pending.covers, response
             else:
                 utterance.final_for = None  # speech came back: this final is stale
@@ -271,6 +269,9 @@ class Pipeline:
 
     def _final(self, utterance: _Utterance, response: DecodeResponse) -> Event | None:
         assert utterance.end is not None
+        if response.error:
+            utterance.discarded = "error"
+            return None
         words = self._words(utterance, response)  # a final always extends what was committed
         reason = self._rejection(response, words, (utterance.end - utterance.start) / SAMPLE_RATE)
         if reason:
