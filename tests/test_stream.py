@@ -58,3 +58,16 @@ def test_fast_mode_reports_the_latencies_of_a_real_time_run(jfk_audio, recognize
     assert abs(fast_latency - statistics.median(_final_latencies(real.events))) < 0.25
     ends = [e for e in fast.events if isinstance(e, SpeechEnd)]
     assert ends and not any(e.discarded for e in ends)
+
+
+def test_stream_cli_replacements(jfk_wav, capsys) -> None:
+    assert main(["stream", str(jfk_wav), "--fast", "--json", "--replace", "country=nation"]) == 0
+    finals = [e for e in map(json.loads, capsys.readouterr().out.splitlines()) if e["type"] == "final"]
+    text = " ".join(f["text"] for f in finals)
+    assert "nation" in text and "country" not in text
+    assert "country" in " ".join(f["raw"] for f in finals)  # raw keeps what Whisper said
+
+
+def test_stream_cli_bad_replacement(jfk_wav, capsys) -> None:
+    assert main(["stream", str(jfk_wav), "--fast", "--replace", "oops"]) == 2
+    assert "expected FROM=TO" in capsys.readouterr().err

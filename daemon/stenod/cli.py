@@ -130,8 +130,15 @@ def cmd_stream(args: argparse.Namespace) -> int:
     audio = load_audio(args.file)
     classifier = make_classifier(args.vad)
     recognizer = WhisperRecognizer(WhisperEngine.load(args.model, args.precision, args.threads))
+    replacements = {}
+    for pair in args.replace:
+        source, sep, target = pair.partition("=")
+        if not sep or not source.strip():
+            raise StenodError(f"--replace {pair!r}: expected FROM=TO")
+        replacements[source.strip()] = target
     config = PipelineConfig(language=args.language, partials=not args.no_partials,
-                            cleanup=CleanupConfig(spoken_punctuation=args.spoken_punctuation))
+                            cleanup=CleanupConfig(spoken_punctuation=args.spoken_punctuation,
+                                                  replacements=replacements))
     if args.json:
         def sink(event: object) -> None:
             print(json.dumps(event.to_dict(), ensure_ascii=False), flush=True)  # type: ignore[attr-defined]
@@ -206,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vad", choices=["silero", "webrtc"], default="silero", help="voice-activity detector")
     p.add_argument("--no-partials", action="store_true", help="finals only")
     p.add_argument("--spoken-punctuation", action="store_true", help='"comma", "new line"… become marks')
+    p.add_argument("--replace", action="append", default=[], metavar="FROM=TO",
+                   help="replace a word or phrase in final text (repeatable; whole words, any case)")
     p.set_defaults(func=cmd_stream)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="suite", required=True)
