@@ -12,3 +12,17 @@ def cache_root() -> Path:
         return Path(os.environ["STENOD_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "stenod"
+
+
+def config_path() -> Path:
+    """``$STENOD_CONFIG``, else ``$XDG_CONFIG_HOME/stenod/config.toml``, else ``~/.config/stenod/config.toml``."""
+    if os.environ.get("STENOD_CONFIG"):
+        return Path(os.environ["STENOD_CONFIG"])
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "stenod" / "config.toml"
+
+
+def runtime_dir() -> Path:
+    """``$XDG_RUNTIME_DIR/stenod`` (the Unix socket's home), else a per-user directory under /tmp."""
+    base = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/stenod-{os.getuid()}"
+    return Path(base) / "stenod"

@@ -1,0 +1,162 @@
+"""The daemon's configuration: defaults, then ``config.toml``, then command-line flags.
+
+Every key is checked: an unknown key or a value of the wrong kind is a one-line ``ConfigError`` naming it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from stenod.errors import StenodError
+from stenod.paths import config_path
+
+
+class ConfigError(StenodError):
+    """The configuration file or a flag holds something unusable."""
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    device: str = ""  # a name substring or an index; "" is the system's default input
+    block_ms: int = 20
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "tiny.en"
+    precision: str = "int8"
+    threads: int = 0  # 0: as many as the machine has, up to 4
+    language: str = ""  # "": detect (English for .en models)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    listen: str = "127.0.0.1:7767"
+    unix_socket: bool = False  # also listen on $XDG_RUNTIME_DIR/stenod/stenod.sock
+    allowed_origins: tuple[str, ...] = ()  # browser origins allowed besides the daemon's own
+    replay_events: int = 1000  # events kept for subscribers that reconnect with ?since=
+    max_queued_finals: int = 200  # finals a slow subscriber may owe before it is disconnected
+    max_message_bytes: int = 1 << 20
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    vad: str = "silero"
+    partials: bool = True
+    spoken_punctuation: bool = False
+    replacements: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Config:
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    stream: StreamConfig = field(default_factory=StreamConfig)
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.server.listen.rpartition(":")
+        return host.strip("[]") or "127.0.0.1", int(port)
+
+
+CHOICES = {("model", "precision"): ("int8", "fp32"), ("stream", "vad"): ("silero", "webrtc")}
+
+
+def _check(section: str, key: str, value: Any, default: Any) -> Any:
+    name = f"{section}.{key}"
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name}: expected true or false, got {value!r}")
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"{name}: expected a whole number ≥ 0, got {value!r}")
+    elif isinstance(default, str):
+        if not isinstance(value, str):
+            raise ConfigError(f"{name}: expected a string, got {value!r}")
+    elif isinstance(default, tuple):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{name}: expected a list of strings, got {value!r}")
+        value = tuple(value)
+    elif isinstance(default, dict) and (not isinstance(value, dict)
+                                        or not all(isinstance(v, str) for v in value.values())):
+        raise ConfigError(f"{name}: expected a table of strings, got {value!r}")
+    allowed = CHOICES.get((section, key))
+    if allowed and value not in allowed:
+        raise ConfigError(f"{name}: expected one of {', '.join(allowed)}, got {value!r}")
+    if name == "server.listen":
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"{name}: expected HOST:PORT, got {value!r}")
+    return value
+
+
+def merge(config: Config, data: dict[str, Any], origin: str = "") -> Config:
+    """``config`` with the sections and keys of ``data`` (as read from TOML) applied."""
+    prefix = f"{origin}: " if origin else ""
+    sections = {f.name: f for f in fields(Config)}
+    updated = {}
+    for section, values in data.items():
+        if section not in sections:
+            raise ConfigError(f"{prefix}unknown section [{section}] (known: {', '.join(sections)})")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{prefix}[{section}] must be a table")
+        current = getattr(config, section)
+        keys = {f.name for f in fields(current)}
+        changes = {}
+        for key, value in values.items():
+            if key not in keys:
+                raise ConfigError(f"{prefix}unknown key {section}.{key} (known: {', '.join(sorted(keys))})")
+            try:
+                changes[key] = _check(section, key, value, getattr(current, key))
+            except ConfigError as exc:
+                raise ConfigError(f"{prefix}{exc}") from None
+        updated[section] = replace(current, **changes)
+    return replace(config, **updated)
+
+
+def load(path: Path | None = None, overrides: dict[str, dict[str, Any]] | None = None) -> Config:
+    """Defaults, then the file (if it exists; an explicit ``path`` must), then ``overrides`` (flags; None: unset)."""
+    explicit = path is not None
+    path = path or config_path()
+    config = Config()
+    if path.exists() or explicit:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such file") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+        config = merge(config, data, str(path))
+    if overrides:
+        given = {section: {k: v for k, v in values.items() if v is not None} for section, values in overrides.items()}
+        config = merge(config, {k: v for k, v in given.items() if v}, "command line")
+    return config
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_value(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def to_toml(config: Config) -> str:
+    """The effective configuration, as a TOML file that ``load`` reads back to the same values."""
+    lines: list[str] = []
+    for section in fields(Config):
+        lines.append(f"[{section.name}]")
+        values = getattr(config, section.name)
+        lines.extend(f"{f.name} = {_toml_value(getattr(values, f.name))}" for f in fields(values))
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,67 @@
+"""Configuration: defaults with no file, the file, flags over the file, and one-line errors naming the key."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from stenod.config import Config, ConfigError, load, to_toml
+
+
+def test_defaults_without_a_file(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.delenv("STENOD_CONFIG", raising=False)
+    config = load()
+    assert config == Config()
+    assert config.host_port == ("127.0.0.1", 7767)
+
+
+def test_file_then_flags(tmp_path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[audio]\ndevice = "USB"\n[server]\nlisten = "127.0.0.1:9000"\n'
+                    'allowed_origins = ["https://obs.example"]\n[stream]\nreplacements = { "steno d" = "stenod" }\n')
+    config = load(path, {"server": {"listen": "127.0.0.1:9100"}, "audio": {"device": None}})
+    assert config.audio.device == "USB"
+    assert config.host_port == ("127.0.0.1", 9100)
+    assert config.server.allowed_origins == ("https://obs.example",)
+    assert config.stream.replacements == {"steno d": "stenod"}
+
+
+def test_show_round_trips(tmp_path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[model]\nprecision = "fp32"\n[stream]\nreplacements = { "a \\"b\\"" = "c" }\n')
+    config = load(path)
+    again = tmp_path / "again.toml"
+    again.write_text(to_toml(config))
+    assert load(again) == config
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[audio]\ndevise = 1\n", "unknown key audio.devise"),
+    ("[sound]\n", "unknown section [sound]"),
+    ("[model]\nthreads = -1\n", "model.threads: expected a whole number"),
+    ("[model]\nthreads = true\n", "model.threads: expected a whole number"),
+    ("[model]\nprecision = \"fp16\"\n", "model.precision: expected one of int8, fp32"),
+    ("[stream]\npartials = \"yes\"\n", "stream.partials: expected true or false"),
+    ("[server]\nlisten = \"localhost\"\n", "server.listen: expected HOST:PORT"),
+    ("[server]\nallowed_origins = \"x\"\n", "server.allowed_origins: expected a list of strings"),
+    ("[audio\n", "not valid TOML"),
+])
+def test_bad_files_name_the_problem(tmp_path, text: str, message: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(message)) as info:
+        load(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_an_explicit_file_must_exist(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        load(tmp_path / "missing.toml")
+
+
+def test_bad_flag(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("STENOD_CONFIG", str(tmp_path / "absent.toml"))
+    with pytest.raises(ConfigError, match=r"command line: server\.listen"):
+        load(None, {"server": {"listen": "nope"}})
