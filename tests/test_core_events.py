@@ -11,7 +11,9 @@ from stenod.core.events import (
     Error,
     Event,
     Final,
+    Hello,
     Partial,
+    Pong,
     ProtocolError,
     SpeechEnd,
     SpeechStart,
@@ -31,6 +33,9 @@ EXAMPLES: list[Event] = [
     SpeechEnd(seq=5, emitted_at=2.0, audio_ms=2000, utterance_id=2, start_ms=1500, end_ms=1700, discarded="too_short"),
     Status(seq=6, emitted_at=2.1, audio_ms=2000, state="listening", message="microphone open"),
     Error(seq=7, emitted_at=2.2, audio_ms=2000, code="engine", message="decode failed"),
+    Hello(seq=7, emitted_at=2.3, audio_ms=2000, protocol=1, server="stenod 0.1.0", model="tiny.en", language="en",
+          sample_rate=16000, state="listening"),
+    Pong(seq=7, emitted_at=2.4, audio_ms=2000),
 ]
 
 

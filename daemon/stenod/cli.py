@@ -151,6 +151,55 @@ def cmd_stream(args: argparse.Namespace) -> int:
     return 0
 
 
+def _daemon_config(args: argparse.Namespace):
+    from pathlib import Path
+
+    from stenod.config import load
+
+    return load(Path(args.config) if args.config else None, {
+        "audio": {"device": getattr(args, "device", None)},
+        "model": {"name": getattr(args, "model", None), "precision": getattr(args, "precision", None),
+                  "threads": getattr(args, "threads", None), "language": getattr(args, "language", None)},
+        "server": {"listen": getattr(args, "listen", None),
+                   "unix_socket": True if getattr(args, "unix_socket", False) else None},
+        "stream": {"vad": getattr(args, "vad", None)},
+    })
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+    from pathlib import Path
+
+    from stenod.daemon import serve_forever
+
+    config = _daemon_config(args)
+    logging.getLogger("stenod").setLevel(logging.INFO)
+    source = Path(args.input) if args.input else None
+    if source is not None and not source.is_file():
+        raise StenodError(f"{source}: no such file")
+    return asyncio.run(serve_forever(config, Path(args.config) if args.config else None, source, not args.no_mic))
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    from stenod.mic import input_devices
+
+    devices = input_devices()
+    if not devices:
+        print("no audio input devices", file=sys.stderr)
+        return 1
+    for d in devices:
+        mark = "*" if d["default"] else " "
+        print(f"{mark} {d['index']:3d}  {d['name']}  ({d['channels']} ch, {d['rate']} Hz)")
+    return 0
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    from stenod.config import to_toml
+
+    print(to_toml(_daemon_config(args)), end="")
+    return 0
+
+
 def cmd_bench_engine(args: argparse.Namespace) -> int:
     from stenod.benchmarks import main as bench_main
 
@@ -200,6 +249,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = models.add_parser("pull", help="download a faster-whisper model from the Hugging Face hub (online)")
     p.add_argument("name")
     p.set_defaults(func=cmd_models_pull)
+
+    p = sub.add_parser("run", help="the dictation daemon: microphone → events on ws://127.0.0.1:7767/v1/events")
+    p.add_argument("--config", "-c", default=None, help="config file (default: $XDG_CONFIG_HOME/stenod/config.toml)")
+    p.add_argument("--device", "-d", default=None, help="input device: index or name substring (see stenod devices)")
+    p.add_argument("--listen", default=None, help="HOST:PORT for the WebSocket server (default 127.0.0.1:7767)")
+    p.add_argument("--unix-socket", action="store_true", help="also listen on $XDG_RUNTIME_DIR/stenod/stenod.sock")
+    p.add_argument("--model", "-m", default=None, help="tiny.en (default), base, small, or a model directory")
+    p.add_argument("--precision", choices=["int8", "fp32"], default=None)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--language", "-l", default=None)
+    p.add_argument("--vad", choices=["silero", "webrtc"], default=None)
+    p.add_argument("--no-mic", action="store_true", help="no microphone: serve remote audio on /v1/listen only")
+    p.add_argument("--input", default=None, help="play this audio file as the microphone, in real time")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("devices", help="list audio input devices")
+    p.set_defaults(func=cmd_devices)
+
+    config = sub.add_parser("config", help="the daemon's configuration").add_subparsers(dest="action", required=True)
+    p = config.add_parser("show", help="print the effective configuration (file and defaults) as TOML")
+    p.add_argument("--config", "-c", default=None)
+    p.set_defaults(func=cmd_config_show)
 
     p = sub.add_parser("stream", help="run the live pipeline on an audio file, as if it were the microphone")
     p.add_argument("file", help="WAV/FLAC/OGG file")

@@ -9,6 +9,9 @@ Fields common to all events:
 
 Audio times (``start_ms``, ``end_ms``, word times) are milliseconds since the stream began, counted in samples.
 
+A connection starts with ``hello`` (protocol version, server, model; its ``seq`` is the newest event so
+far) and a ``ping`` from the client is answered with ``pong``; neither is a new event of the stream.
+
 An utterance goes ``speech_start`` → ``partial``\\* → ``final``? → ``speech_end``. ``speech_end`` closes it:
 it follows the utterance's ``final``, or carries ``discarded`` (the reason) when the utterance yields no text.
 In a ``partial``, ``stable`` holds the committed words (they never change and the ``final`` extends them)
@@ -143,8 +146,28 @@ class Error(Event):
     message: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class Hello(Event):
+    """The first message on a subscriber connection; ``seq`` is the stream's newest event so far."""
+
+    type: ClassVar[str] = "hello"
+    protocol: int
+    server: str
+    model: str
+    language: str
+    sample_rate: int
+    state: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pong(Event):
+    """The answer to a subscriber's ``ping``; ``seq`` is the stream's newest event so far."""
+
+    type: ClassVar[str] = "pong"
+
+
 EVENT_TYPES: dict[str, type[Event]] = {cls.type: cls for cls in (SpeechStart, Partial, Final, SpeechEnd, Status,
-                                                                  Error)}
+                                                                  Error, Hello, Pong)}
 _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {"int": int, "float": (int, float), "str": str}
 
 

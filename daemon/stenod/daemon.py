@@ -1,0 +1,137 @@
+"""``stenod run``: the always-on service. One microphone, one model, any number of subscribers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from stenod.bus import EventBus
+from stenod.classifiers import make_classifier
+from stenod.config import Config, ConfigError, load
+from stenod.core.cleanup import CleanupConfig
+from stenod.core.events import Event
+from stenod.core.pipeline import PipelineConfig
+from stenod.live import DecodeService, LivePipeline
+from stenod.notify import notify, watchdog_interval
+from stenod.server import DaemonState, start_server
+
+log = logging.getLogger("stenod")
+BLOCK_S = 0.02
+
+
+def pipeline_config(config: Config) -> PipelineConfig:
+    return PipelineConfig(language=config.model.language or None, partials=config.stream.partials,
+                          cleanup=CleanupConfig(spoken_punctuation=config.stream.spoken_punctuation,
+                                                replacements=dict(config.stream.replacements)))
+
+
+async def _play_file(path: Path, state: DaemonState, on_audio: Callable[[np.ndarray], None]) -> None:
+    """Feed a file to the microphone pipeline at its real pace, then close the last utterance."""
+    from stenod.audio import load_audio
+
+    audio = await asyncio.to_thread(load_audio, path)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    block = int(16000 * BLOCK_S)
+    for i in range(0, len(audio), block):
+        await asyncio.sleep(max(0.0, start + (i + block) / 16000 - loop.time()))
+        on_audio(audio[i:i + block])
+    assert state.mic is not None
+    await state.mic.finish()
+    state.mic.status("finished", f"end of {path.name}")
+
+
+async def serve_forever(config: Config, config_path: Path | None, input_file: Path | None, use_mic: bool) -> int:
+    from stenod.engine.whisper import WhisperEngine
+    from stenod.mic import Microphone, choose_device
+    from stenod.recognizer import WhisperRecognizer
+
+    device = choose_device(config.audio.device) if use_mic and input_file is None else None
+    notify("STATUS=loading the model")
+    engine = await asyncio.to_thread(WhisperEngine.load, config.model.name, config.model.precision,
+                                     config.model.threads or None)
+    decoder = DecodeService(WhisperRecognizer(engine))
+    bus = EventBus(config.server.replay_events, config.server.max_queued_finals)
+    language = config.model.language or ("en" if not engine.multilingual else "auto")
+
+    def new_pipeline(publish: Callable[[Event], None]) -> LivePipeline:
+        return LivePipeline(make_classifier(state.config.stream.vad), decoder, pipeline_config(state.config),
+                            publish)
+
+    state = DaemonState(config, bus, decoder, engine.name, language, new_pipeline)
+    servers = await start_server(state)
+    state.mic = new_pipeline(bus.publish)
+
+    def on_audio(samples: np.ndarray) -> None:
+        if not state.paused and state.mic is not None:
+            state.mic.feed(samples)
+
+    microphone = None
+    feeder: asyncio.Task[None] | None = None
+    if input_file is not None:
+        feeder = asyncio.create_task(_play_file(input_file, state, on_audio))
+        source = f"file {input_file}"
+    elif device is not None:
+        microphone = Microphone(device, on_audio, config.audio.block_ms)
+        microphone.start()
+        source = f"device {device['index']}: {device['name']} ({device['rate']} Hz)"
+    else:
+        source = "no microphone (remote audio on /v1/listen only)"
+    state.state = "listening"
+    host, port = config.host_port
+    summary = f"listening on ws://{host}:{port}/v1/events; {engine.name} {config.model.precision}; {source}"
+    state.mic.status("listening", summary)
+    log.info("%s", summary)
+    notify(f"READY=1\nSTATUS={summary}")
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+
+    def reload() -> None:
+        try:
+            state.config = load(config_path)
+        except ConfigError as exc:
+            log.error("reload failed, keeping the running configuration: %s", exc)
+            return
+        log.info("configuration reloaded")
+        notify(f"STATUS={summary} (configuration reloaded)")
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    watchdog = watchdog_interval()
+
+    async def ping_watchdog() -> None:
+        while watchdog:
+            notify("WATCHDOG=1")
+            await asyncio.sleep(watchdog)
+
+    pinger = asyncio.create_task(ping_watchdog())
+    await stop.wait()
+
+    log.info("stopping")
+    notify("STOPPING=1")
+    pinger.cancel()
+    if microphone is not None:
+        microphone.stop()
+        state.metrics.overflows = microphone.overflows
+    if feeder is not None:
+        feeder.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await feeder
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(state.mic.finish(), timeout=10)  # the utterance in progress gets its final
+    await asyncio.sleep(0.1)  # let the subscribers' senders flush it
+    for server in servers:
+        server.close()  # connections are closed with 1001 (going away)
+    for server in servers:
+        await server.wait_closed()
+    decoder.close()
+    return 0
+

@@ -1,0 +1,291 @@
+"""The WebSocket server: ``/v1/events`` (subscribers), ``/v1/listen`` (remote audio), ``/health``, ``/metrics``.
+
+Browsers may open WebSockets to localhost from any page, so ``Origin`` is checked (native clients send
+none; browser origins must be the daemon's own or configured; ``null`` is refused) and ``Host`` must be a
+loopback name, against DNS rebinding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+import soxr
+from websockets.asyncio.server import Server, ServerConnection, serve, unix_serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from stenod import __version__
+from stenod.bus import EventBus
+from stenod.config import Config
+from stenod.core.events import PROTOCOL_VERSION, Error, Event, Hello, Pong
+from stenod.errors import StenodError
+from stenod.live import DecodeService, LivePipeline
+from stenod.paths import runtime_dir
+
+log = logging.getLogger("stenod.server")
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+CONTROL_MESSAGES = ("pause", "resume", "ping")
+
+
+@dataclass
+class Metrics:
+    started: float = field(default_factory=time.monotonic)
+    overflows: int = 0
+    listen_streams: int = 0
+
+
+class DaemonState:
+    """What the handlers share: the bus, the engine, the mic pipeline (if any) and its switches."""
+
+    def __init__(self, config: Config, bus: EventBus, decoder: DecodeService, model: str, language: str,
+                 new_pipeline: Callable[[Callable[[Event], None]], LivePipeline]) -> None:
+        self.config = config
+        self.bus = bus
+        self.decoder = decoder
+        self.model = model
+        self.language = language
+        self.new_pipeline = new_pipeline
+        self.mic: LivePipeline | None = None
+        self.paused = False
+        self.state = "starting"
+        self.metrics = Metrics()
+
+    def set_paused(self, paused: bool) -> None:
+        if paused != self.paused:
+            self.paused = paused
+            self.state = "paused" if paused else "listening"
+            if self.mic is not None:
+                self.mic.status(self.state)
+
+    def health(self) -> dict[str, Any]:
+        return {"state": self.state, "model": self.model,
+                "uptime_s": round(time.monotonic() - self.metrics.started, 1),
+                "subscribers": len(self.bus.subscribers), "lag_s": round(self.lag, 3),
+                "version": __version__, "protocol": PROTOCOL_VERSION}
+
+    @property
+    def lag(self) -> float:
+        return self.mic.lag if self.mic else 0.0
+
+    def metrics_text(self) -> str:
+        finals = sum(1 for e in self.bus.ring if e["type"] == "final")
+        audio = self.mic.audio_seconds if self.mic else 0.0
+        rows = [
+            ("stenod_events_published_total", "counter", "Events published to subscribers.", self.bus.published),
+            ("stenod_finals_in_replay", "gauge", "Finals in the replay ring.", finals),
+            ("stenod_decodes_total", "counter", "Decodes run by the engine.", self.decoder.decodes),
+            ("stenod_decode_seconds_total", "counter", "Seconds spent decoding.",
+             round(self.decoder.decode_seconds, 3)),
+            ("stenod_audio_seconds_total", "counter", "Seconds of microphone audio processed.", round(audio, 3)),
+            ("stenod_real_time_factor", "gauge", "Decode seconds over audio seconds.",
+             round(self.decoder.decode_seconds / audio, 4) if audio else 0),
+            ("stenod_lag_seconds", "gauge", "Audio behind the newest sample.", round(self.lag, 3)),
+            ("stenod_overflows_total", "counter", "Audio blocks lost to a full input queue.", self.metrics.overflows),
+            ("stenod_subscribers", "gauge", "Connected subscribers.", len(self.bus.subscribers)),
+            ("stenod_listen_streams", "gauge", "Open /v1/listen streams.", self.metrics.listen_streams),
+        ]
+        out = []
+        for name, kind, doc, value in rows:
+            out += [f"# HELP {name} {doc}", f"# TYPE {name} {kind}", f"{name} {value}"]
+        return "\n".join(out) + "\n"
+
+
+def _forbidden(connection: ServerConnection, reason: str) -> Response:
+    log.warning("refused %s: %s", connection.remote_address, reason)
+    return connection.respond(http.HTTPStatus.FORBIDDEN, f"{reason}\n")
+
+
+def _check_origin(request: Request, port: int, allowed: tuple[str, ...]) -> str:
+    """Why the request is refused, or ""."""
+    hosts = request.headers.get_all("Host")
+    if len(hosts) != 1:
+        return "Host header missing or repeated"
+    host = hosts[0].strip()
+    try:
+        hostname = urlsplit(f"//{host}").hostname or ""
+    except ValueError:
+        hostname = ""
+    if hostname not in LOOPBACK_HOSTS:
+        return f"Host {host!r} is not a loopback name"
+    origins = request.headers.get_all("Origin")
+    if not origins:
+        return ""
+    if len(origins) > 1:
+        return "Origin header repeated"
+    origin = origins[0]
+    own = {f"http://127.0.0.1:{port}", f"http://localhost:{port}", f"http://[::1]:{port}"}
+    if origin == "null" or origin not in own | set(allowed):
+        return f"Origin {origin!r} is not allowed"
+    return ""
+
+
+def make_handlers(state: DaemonState, port: int, check_host: bool = True
+                  ) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    async def process_request(connection: ServerConnection, request: Request) -> Response | None:
+        path = urlsplit(request.path).path
+        reason = _check_origin(request, port, state.config.server.allowed_origins)
+        if reason and (check_host or reason.startswith("Origin")):  # a Unix socket has no Host to trust
+            return _forbidden(connection, reason)
+        if path == "/health":
+            response = connection.respond(http.HTTPStatus.OK, json.dumps(state.health()) + "\n")
+            response.headers["Content-Type"] = "application/json"
+            return response
+        if path == "/metrics":
+            response = connection.respond(http.HTTPStatus.OK, state.metrics_text())
+            response.headers["Content-Type"] = "text/plain; version=0.0.4"
+            return response
+        if path not in ("/v1/events", "/v1/listen"):
+            return connection.respond(http.HTTPStatus.NOT_FOUND, "not found: try /v1/events, /v1/listen, /health\n")
+        return None
+
+    async def handler(connection: ServerConnection) -> None:
+        url = urlsplit(connection.request.path if connection.request else "/")
+        query = parse_qs(url.query)
+        try:
+            if url.path == "/v1/events":
+                await _events(connection, state, query)
+            elif url.path == "/v1/listen":
+                await _listen(connection, state, query)
+        except ConnectionClosed:
+            pass
+
+    return process_request, handler
+
+
+def _hello(state: DaemonState, sample_rate: int = 16000) -> Hello:
+    audio_ms = int(state.mic.audio_seconds * 1000) if state.mic else 0
+    emitted = state.mic.clock.now() if state.mic else 0.0
+    return Hello(seq=state.bus.last_seq, emitted_at=emitted, audio_ms=audio_ms, protocol=PROTOCOL_VERSION,
+                 server=f"stenod {__version__}", model=state.model, language=state.language,
+                 sample_rate=sample_rate, state=state.state)
+
+
+def _error(seq: int, code: str, message: str) -> str:
+    return json.dumps(Error(seq=seq, emitted_at=0.0, audio_ms=0, code=code, message=message).to_dict())
+
+
+def _control(raw: str | bytes) -> tuple[str, str]:
+    """(message type, "") or ("", why it is not a valid control message)."""
+    if isinstance(raw, bytes):
+        return "", "binary messages are not accepted here"
+    try:
+        message = json.loads(raw)
+    except json.JSONDecodeError:
+        return "", "not JSON"
+    kind = message.get("type") if isinstance(message, dict) else None
+    if kind not in CONTROL_MESSAGES:
+        return "", f"unknown message type {kind!r} (expected one of {', '.join(CONTROL_MESSAGES)})"
+    return kind, ""
+
+
+async def _events(connection: ServerConnection, state: DaemonState, query: dict[str, list[str]]) -> None:
+    since = None
+    if "since" in query:
+        try:
+            since = int(query["since"][0])
+        except ValueError:
+            await connection.close(1008, "since must be a whole number")
+            return
+    subscriber = state.bus.subscribe(since)
+    try:
+        await connection.send(json.dumps(_hello(state).to_dict()))
+
+        async def send_loop() -> None:
+            while (event := await subscriber.next()) is not None:
+                await connection.send(json.dumps(event))
+            await connection.close(1008, subscriber.dropped[:120])
+
+        sender = asyncio.create_task(send_loop())
+        try:
+            async for raw in connection:
+                kind, problem = _control(raw)
+                if problem:
+                    await connection.send(_error(state.bus.last_seq, "bad_message", problem))
+                elif kind == "ping":
+                    pong = Pong(seq=state.bus.last_seq, emitted_at=0.0, audio_ms=0)
+                    await connection.send(json.dumps(pong.to_dict()))
+                else:
+                    state.set_paused(kind == "pause")
+        finally:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+    finally:
+        state.bus.unsubscribe(subscriber)
+
+
+async def _listen(connection: ServerConnection, state: DaemonState, query: dict[str, list[str]]) -> None:
+    try:
+        rate = int(query.get("rate", ["16000"])[0])
+        if not 8000 <= rate <= 192000:
+            raise ValueError
+    except ValueError:
+        await connection.close(1008, "rate must be a sample rate between 8000 and 192000")
+        return
+    outgoing: asyncio.Queue[str | None] = asyncio.Queue()
+    live = state.new_pipeline(lambda event: outgoing.put_nowait(json.dumps(event.to_dict())))
+    resampler = soxr.ResampleStream(rate, 16000, 1, dtype="float32", quality="HQ") if rate != 16000 else None
+
+    async def send_loop() -> None:
+        while (message := await outgoing.get()) is not None:
+            await connection.send(message)
+
+    state.metrics.listen_streams += 1
+    sender = asyncio.create_task(send_loop())
+    try:
+        await connection.send(json.dumps(_hello(state, rate).to_dict()))
+        async for raw in connection:
+            if isinstance(raw, bytes):
+                if len(raw) % 2:
+                    outgoing.put_nowait(_error(0, "bad_audio", "binary frames must be whole 16-bit samples"))
+                    continue
+                samples = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
+                if resampler is not None:
+                    samples = resampler.resample_chunk(samples)
+                live.feed(samples)
+                continue
+            try:
+                message = json.loads(raw)
+            except json.JSONDecodeError:
+                message = None
+            if isinstance(message, dict) and message.get("type") == "end":
+                if resampler is not None:
+                    live.feed(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+                await live.finish()
+                break
+            outgoing.put_nowait(_error(0, "bad_message", 'expected binary PCM frames or {"type": "end"}'))
+        outgoing.put_nowait(None)
+        await sender
+        await connection.close(1000, "end of stream")
+    finally:
+        state.metrics.listen_streams -= 1
+        sender.cancel()
+
+
+async def start_server(state: DaemonState) -> list[Server]:
+    """Bind the TCP listener (and the Unix socket if configured)."""
+    host, port = state.config.host_port
+    options = {"max_size": state.config.server.max_message_bytes, "compression": None,
+               "ping_interval": 20, "ping_timeout": 20}
+    process_request, handler = make_handlers(state, port)
+    try:
+        servers = [await serve(handler, host, port, process_request=process_request, **options)]
+    except OSError as exc:
+        raise StenodError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    if state.config.server.unix_socket:
+        path = runtime_dir() / "stenod.sock"
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.unlink(missing_ok=True)
+        process_request, handler = make_handlers(state, port, check_host=False)
+        servers.append(await unix_serve(handler, str(path), process_request=process_request, **options))
+    return servers

@@ -1,0 +1,201 @@
+"""``stenod run`` as a subprocess: readiness, HTTP endpoints, Origin/Host checks, /v1/listen, fan-out, SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+from stenod.evaluation import word_error_rate
+
+JFK = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Daemon:
+    def __init__(self, tmp_path: Path, *args: str) -> None:
+        self.port = _free_port()
+        self.notify_path = tmp_path / "notify.sock"
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(str(self.notify_path))
+        self.notify.settimeout(120)
+        env = {**os.environ, "NOTIFY_SOCKET": str(self.notify_path), "XDG_CONFIG_HOME": str(tmp_path / "config"),
+               "XDG_RUNTIME_DIR": str(tmp_path / "run")}
+        self.proc = subprocess.Popen([sys.executable, "-m", "stenod", "run", "--listen", f"127.0.0.1:{self.port}",
+                                      *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.messages: list[str] = []
+        while not any(m.startswith("READY=1") for m in self.messages):
+            try:
+                self.messages.append(self.notify.recv(4096).decode())
+            except TimeoutError:
+                self.proc.kill()
+                pytest.fail(f"daemon never became ready: {self.proc.communicate()[1][-2000:]}")
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def stop(self) -> int:
+        if self.notify.fileno() == -1:  # already stopped
+            return self.proc.returncode
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=30)
+            self.notify.settimeout(0.5)
+            while True:
+                self.messages.append(self.notify.recv(4096).decode())
+        except TimeoutError:
+            pass
+        finally:
+            self.notify.close()
+        return self.proc.returncode if self.proc.returncode is not None else code
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    d = Daemon(tmp_path, "--no-mic")
+    yield d
+    d.stop()
+
+
+def _pcm(audio: np.ndarray) -> bytes:
+    return (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+def _collect(ws, until: str = "", timeout: float = 60) -> list[dict]:
+    events = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            event = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+            events.append(event)
+            if until and event["type"] == until:
+                break
+    except (ConnectionClosed, TimeoutError):
+        pass
+    return events
+
+
+def test_ready_health_metrics_and_readiness_notifications(daemon) -> None:
+    assert any("STATUS=" in m for m in daemon.messages)
+    health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{daemon.port}/health").read())
+    assert health["state"] == "listening" and health["model"] == "tiny.en" and health["protocol"] == 1
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{daemon.port}/metrics").read().decode()
+    assert "# TYPE stenod_decodes_total counter" in metrics and "stenod_subscribers 0" in metrics
+
+
+@pytest.mark.parametrize("headers", [{"Origin": "https://evil.example"}, {"Origin": "null"},
+                                     {"Host": "evil.example"}])
+def test_foreign_origins_and_hosts_are_refused(daemon, headers) -> None:
+    with pytest.raises(InvalidStatus) as info:
+        connect(f"{daemon.url}/v1/events", additional_headers=headers, open_timeout=5)
+    assert info.value.response.status_code == 403
+
+
+def test_own_origin_is_accepted(daemon) -> None:
+    with connect(f"{daemon.url}/v1/events", origin=f"http://127.0.0.1:{daemon.port}") as ws:
+        assert json.loads(ws.recv(timeout=5))["type"] == "hello"
+
+
+def test_control_messages_and_malformed_ones(daemon) -> None:
+    with connect(f"{daemon.url}/v1/events") as ws:
+        hello = json.loads(ws.recv(timeout=5))
+        assert hello["type"] == "hello" and hello["sample_rate"] == 16000 and hello["state"] == "listening"
+        ws.send("not json")
+        assert json.loads(ws.recv(timeout=5))["code"] == "bad_message"
+        ws.send(json.dumps({"type": "explode"}))
+        assert "unknown message type" in json.loads(ws.recv(timeout=5))["message"]
+        ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(ws.recv(timeout=5))["type"] == "pong"  # the connection is still served
+
+
+def test_listen_transcribes_a_client_s_own_audio(daemon, jfk_audio) -> None:
+    import soxr
+
+    audio_44k = soxr.resample(jfk_audio, 16000, 44100)
+    with connect(f"{daemon.url}/v1/listen?rate=44100") as ws:
+        assert json.loads(ws.recv(timeout=5))["type"] == "hello"
+        block = 4410
+        for i in range(0, len(audio_44k), block):  # 100 ms blocks at twice real time, as a live client sends
+            ws.send(_pcm(audio_44k[i:i + block]))
+            time.sleep(0.05)
+        ws.send(json.dumps({"type": "end"}))
+        events = _collect(ws)
+    finals = [e for e in events if e["type"] == "final"]
+    assert finals and any(e["type"] == "partial" for e in events)
+    assert word_error_rate([JFK], [" ".join(f["text"] for f in finals)]) < 0.15
+    seqs = [e["seq"] for e in events]
+    assert seqs == sorted(seqs)
+
+
+def test_subscribers_share_the_stream_and_a_reconnect_gets_what_it_missed(tmp_path, jfk_wav) -> None:
+    d = Daemon(tmp_path, "--input", str(jfk_wav))
+    try:
+        results: dict[str, list[dict]] = {}
+
+        def listen(name: str, url: str) -> None:
+            with connect(url) as ws:
+                results[name] = _collect(ws, until="__never__", timeout=25)
+
+        threads = [threading.Thread(target=listen, args=(n, f"{d.url}/v1/events")) for n in ("a", "b", "c")]
+        with connect(f"{d.url}/v1/events"):  # connected but never reads
+            for t in threads:
+                t.start()
+            with connect(f"{d.url}/v1/events") as early:  # leaves after the first final
+                first = _collect(early, until="final", timeout=20)
+            assert first[-1]["type"] == "final"
+            for t in threads:
+                t.join()
+        finals = {name: [e["text"] for e in events if e["type"] == "final"] for name, events in results.items()}
+        assert finals["a"] and finals["a"] == finals["b"] == finals["c"]
+        with connect(f"{d.url}/v1/events?since={first[-1]['seq']}") as again:
+            missed = _collect(again, until="__never__", timeout=2)
+        assert [e["text"] for e in missed if e["type"] == "final"] == finals["a"][1:]
+    finally:
+        assert d.stop() == 0
+
+
+def test_sigterm_closes_subscribers_with_going_away(daemon) -> None:
+    with connect(f"{daemon.url}/v1/events") as ws:
+        ws.recv(timeout=5)
+        daemon.proc.send_signal(signal.SIGTERM)
+        with pytest.raises(ConnectionClosed) as info:
+            while True:
+                ws.recv(timeout=20)
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1001
+    assert daemon.stop() == 0
+    assert any(m.startswith("STOPPING=1") for m in daemon.messages)
+
+
+def test_no_device_and_port_in_use_are_one_line_errors(tmp_path) -> None:
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "stenod", "run", "--device", "no-such-mic"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("stenod: error:") and proc.stderr.count("\n") == 1
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "stenod", "run", "--no-mic", "--listen", f"127.0.0.1:{port}"],
+                              env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "address already in use" in proc.stderr.splitlines()[-1]
