@@ -80,6 +80,7 @@ async def serve_forever(config: Config, config_path: Path | None, input_file: Pa
     elif device is not None:
         microphone = Microphone(device, on_audio, config.audio.block_ms)
         microphone.start()
+        state.metrics.overflows = lambda: microphone.overflows
         source = f"device {device['index']}: {device['name']} ({device['rate']} Hz)"
     else:
         source = "no microphone (remote audio on /v1/listen only)"
@@ -120,7 +121,6 @@ async def serve_forever(config: Config, config_path: Path | None, input_file: Pa
     pinger.cancel()
     if microphone is not None:
         microphone.stop()
-        state.metrics.overflows = microphone.overflows
     if feeder is not None:
         feeder.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -40,8 +40,8 @@ CONTROL_MESSAGES = ("pause", "resume", "ping")
 @dataclass
 class Metrics:
     started: float = field(default_factory=time.monotonic)
-    overflows: int = 0
     listen_streams: int = 0
+    overflows: Callable[[], int] = lambda: 0  # audio blocks the microphone lost so far
 
 
 class DaemonState:
@@ -90,7 +90,7 @@ class DaemonState:
             ("stenod_real_time_factor", "gauge", "Decode seconds over audio seconds.",
              round(self.decoder.decode_seconds / audio, 4) if audio else 0),
             ("stenod_lag_seconds", "gauge", "Audio behind the newest sample.", round(self.lag, 3)),
-            ("stenod_overflows_total", "counter", "Audio blocks lost to a full input queue.", self.metrics.overflows),
+            ("stenod_overflows_total", "counter", "Audio blocks lost to a full input queue.", self.metrics.overflows()),
             ("stenod_subscribers", "gauge", "Connected subscribers.", len(self.bus.subscribers)),
             ("stenod_listen_streams", "gauge", "Open /v1/listen streams.", self.metrics.listen_streams),
         ]

@@ -1,0 +1,102 @@
+"""The real microphone path: PulseAudio with a null sink whose monitor is the default source.
+
+A private PulseAudio server (its own XDG_RUNTIME_DIR) plays a dev-set session into the sink with
+``paplay``; ``stenod run`` captures the monitor through PortAudio, and a WebSocket subscriber checks what
+comes out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from websockets.sync.client import connect
+
+from stenod.evaluation import word_error_rate
+
+SESSION = "session_02_commands_numbers"
+SESSION_WER = 0.055  # bench stream, Silero, this session
+
+
+@pytest.fixture
+def pulse(tmp_path):
+    for tool in ("pulseaudio", "pactl", "paplay"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} not found: install pulseaudio and pulseaudio-utils (.ci/run does)", pytrace=False)
+    runtime = tmp_path / "xdg"
+    runtime.mkdir(mode=0o700)
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "HOME": str(tmp_path), "PULSE_SERVER": ""}
+    env.pop("PULSE_SERVER")
+    server = subprocess.Popen(["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--log-target=stderr",
+                               "--load=module-native-protocol-unix",
+                               "--load=module-null-sink sink_name=stenod_sink rate=48000"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode != 0:
+        if time.monotonic() > deadline or server.poll() is not None:
+            server.kill()
+            pytest.fail(f"PulseAudio did not start: {server.communicate()[1][-1000:]}", pytrace=False)
+        time.sleep(0.2)
+    subprocess.run(["pactl", "set-default-sink", "stenod_sink"], env=env, check=True)
+    subprocess.run(["pactl", "set-default-source", "stenod_sink.monitor"], env=env, check=True)
+    yield env
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def test_devices_lists_the_pulseaudio_inputs(pulse) -> None:
+    out = subprocess.run([sys.executable, "-m", "stenod", "devices"], env=pulse, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0 and "pulse" in out.stdout
+
+
+def test_dictation_through_the_microphone(pulse, sessions, eval_dir, tmp_path) -> None:
+    session = sessions[SESSION]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**pulse, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    daemon = subprocess.Popen([sys.executable, "-m", "stenod", "-v", "run", "--device", "pulse",
+                               "--listen", f"127.0.0.1:{port}"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                ws = connect(f"ws://127.0.0.1:{port}/v1/events", open_timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline or daemon.poll() is not None:
+                    pytest.fail(f"the daemon did not start: {daemon.stderr.read()[-2000:] if daemon.stderr else ''}")
+                time.sleep(0.5)
+        events: list[dict] = []
+
+        def read() -> None:
+            try:
+                while True:
+                    events.append(json.loads(ws.recv(timeout=4.0 + session["duration_s"])))
+            except Exception:  # timeout or close: the test looks at what arrived
+                pass
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        subprocess.run(["paplay", str(eval_dir / session["audio"])], env=pulse, check=True, timeout=session["duration_s"] + 30)
+        time.sleep(3)
+        ws.close()
+        reader.join()
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=30) == 0
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "hello" and "speech_start" in kinds and "partial" in kinds
+    finals = [e["text"] for e in events if e["type"] == "final"]
+    wer = word_error_rate([session["text"]], [" ".join(finals)])
+    print(f"WER through the microphone: {wer:.3f}")
+    assert wer <= SESSION_WER + 0.02, f"WER {wer:.3f} through the microphone"
