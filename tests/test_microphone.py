@@ -87,7 +87,8 @@ def test_dictation_through_the_microphone(pulse, sessions, eval_dir, tmp_path) -
 
         reader = threading.Thread(target=read)
         reader.start()
-        subprocess.run(["paplay", str(eval_dir / session["audio"])], env=pulse, check=True, timeout=session["duration_s"] + 30)
+        subprocess.run(["paplay", str(eval_dir / session["audio"])], env=pulse, check=True,
+                       timeout=session["duration_s"] + 30)
         time.sleep(3)
         ws.close()
         reader.join()
