@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 FILE ?= $(firstword $(wildcard ../shared/eval/utterances/en/whisper_jfk.wav))
 ARGS ?=
 
-.PHONY: run test install dev lint bench clean
+.PHONY: run transcribe test install install-user dev lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,18 @@ install: $(VENV)/.installed
 
 dev: $(VENV)/.installed-dev
 
-## make run FILE=recording.wav  — transcribe a file with the default model (tiny.en, int8)
+## make run  — the dictation daemon: microphone → events on ws://127.0.0.1:7767/v1/events
 run: install
-	@test -n "$(FILE)" || { echo "usage: make run FILE=path/to/audio.wav" >&2; exit 2; }
+	$(BIN)/stenod run $(ARGS)
+
+## make transcribe FILE=recording.wav  — transcribe a file with the default model (tiny.en, int8)
+transcribe: install
+	@test -n "$(FILE)" || { echo "usage: make transcribe FILE=path/to/audio.wav" >&2; exit 2; }
 	$(BIN)/stenod transcribe $(ARGS) "$(FILE)"
+
+## make install-user  — install and start the systemd user service
+install-user: install
+	$(BIN)/stenod install --user
 
 ## make test  — install with dev extras, lint, run the whole suite
 test: dev

@@ -193,6 +193,14 @@ def cmd_devices(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_install(args: argparse.Namespace) -> int:
+    from stenod.install import install_user
+
+    path = install_user(enable=not args.no_enable)
+    print(f"installed {path}" + ("" if args.no_enable else "; enabled and started (journalctl --user -u stenod -f)"))
+    return 0
+
+
 def cmd_config_show(args: argparse.Namespace) -> int:
     from stenod.config import to_toml
 
@@ -263,6 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-mic", action="store_true", help="no microphone: serve remote audio on /v1/listen only")
     p.add_argument("--input", default=None, help="play this audio file as the microphone, in real time")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("install", help="install the systemd user unit and enable it")
+    p.add_argument("--user", action="store_true", required=True, help="as a user service (the only kind)")
+    p.add_argument("--no-enable", action="store_true", help="only write the unit file")
+    p.set_defaults(func=cmd_install)
 
     p = sub.add_parser("devices", help="list audio input devices")
     p.set_defaults(func=cmd_devices)
