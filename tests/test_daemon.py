@@ -20,6 +20,18 @@ from websockets.sync.client import connect
 
 from stenod.evaluation import word_error_rate
 
+SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "docs" / "protocol.schema.json").read_text())
+
+
+def _valid(events: list[dict]) -> list[dict]:
+    """Every event checked against the protocol's JSON Schema."""
+    import jsonschema
+
+    for event in events:
+        jsonschema.validate(event, SCHEMA)
+    return events
+
+
 JFK = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
 
 
@@ -117,14 +129,21 @@ def test_own_origin_is_accepted(daemon) -> None:
 
 def test_control_messages_and_malformed_ones(daemon) -> None:
     with connect(f"{daemon.url}/v1/events") as ws:
-        hello = json.loads(ws.recv(timeout=5))
+        hello, = _valid([json.loads(ws.recv(timeout=5))])
         assert hello["type"] == "hello" and hello["sample_rate"] == 16000 and hello["state"] == "listening"
         ws.send("not json")
-        assert json.loads(ws.recv(timeout=5))["code"] == "bad_message"
+        assert _valid([json.loads(ws.recv(timeout=5))])[0]["code"] == "bad_message"
         ws.send(json.dumps({"type": "explode"}))
-        assert "unknown message type" in json.loads(ws.recv(timeout=5))["message"]
+        assert "unknown message type" in _valid([json.loads(ws.recv(timeout=5))])[0]["message"]
         ws.send(json.dumps({"type": "ping"}))
-        assert json.loads(ws.recv(timeout=5))["type"] == "pong"  # the connection is still served
+        assert _valid([json.loads(ws.recv(timeout=5))])[0]["type"] == "pong"  # the connection is still served
+        ws.send(json.dumps({"type": "pause"}))
+        paused = _valid([json.loads(ws.recv(timeout=5))])[0]
+        assert (paused["type"], paused["state"]) == ("status", "paused")
+        ws.send(json.dumps({"type": "resume"}))
+        assert json.loads(ws.recv(timeout=5))["state"] == "listening"
+    health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{daemon.port}/health").read())
+    assert health["state"] == "listening"
 
 
 def test_listen_transcribes_a_client_s_own_audio(daemon, jfk_audio) -> None:
@@ -138,7 +157,7 @@ def test_listen_transcribes_a_client_s_own_audio(daemon, jfk_audio) -> None:
             ws.send(_pcm(audio_44k[i:i + block]))
             time.sleep(0.05)
         ws.send(json.dumps({"type": "end"}))
-        events = _collect(ws)
+        events = _valid(_collect(ws))
     finals = [e for e in events if e["type"] == "final"]
     assert finals and any(e["type"] == "partial" for e in events)
     assert word_error_rate([JFK], [" ".join(f["text"] for f in finals)]) < 0.15
@@ -164,7 +183,7 @@ def test_subscribers_share_the_stream_and_a_reconnect_gets_what_it_missed(tmp_pa
             assert first[-1]["type"] == "final"
             for t in threads:
                 t.join()
-        finals = {name: [e["text"] for e in events if e["type"] == "final"] for name, events in results.items()}
+        finals = {name: [e["text"] for e in _valid(events) if e["type"] == "final"] for name, events in results.items()}
         assert finals["a"] and finals["a"] == finals["b"] == finals["c"]
         with connect(f"{d.url}/v1/events?since={first[-1]['seq']}") as again:
             missed = _collect(again, until="__never__", timeout=2)
