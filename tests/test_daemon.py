@@ -218,3 +218,44 @@ def test_no_device_and_port_in_use_are_one_line_errors(tmp_path) -> None:
                               env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "address already in use" in proc.stderr.splitlines()[-1]
+
+
+def test_sighup_rereads_the_config_and_keeps_it_when_broken(tmp_path) -> None:
+    config = tmp_path / "config" / "stenod" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("[server]\nallowed_origins = []\n")
+    d = Daemon(tmp_path, "--no-mic", "--config", str(config))
+    try:
+        page = "https://captions.example"
+        with pytest.raises(InvalidStatus):
+            connect(f"{d.url}/v1/events", origin=page, open_timeout=5)
+        config.write_text(f'[server]\nallowed_origins = ["{page}"]\n')
+        d.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with connect(f"{d.url}/v1/events", origin=page, open_timeout=5) as ws:
+                    assert json.loads(ws.recv(timeout=5))["type"] == "hello"
+                break
+            except InvalidStatus:
+                assert time.monotonic() < deadline, "the reloaded origin list was not applied"
+                time.sleep(0.2)
+        config.write_text("[server\n")  # broken: the running configuration stays
+        d.proc.send_signal(signal.SIGHUP)
+        time.sleep(1)
+        with connect(f"{d.url}/v1/events", origin=page, open_timeout=5) as ws:
+            assert json.loads(ws.recv(timeout=5))["type"] == "hello"
+        assert d.proc.poll() is None
+    finally:
+        assert d.stop() == 0
+    assert "reload failed, keeping the running configuration" in d.proc.stderr.read()
+
+
+def test_a_broken_config_file_is_a_one_line_error(tmp_path) -> None:
+    config = tmp_path / "stenod" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("[audio]\ndevise = 'USB'\n")
+    proc = subprocess.run([sys.executable, "-m", "stenod", "run", "--no-mic"], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path)})
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "unknown key audio.devise" in proc.stderr
