@@ -101,3 +101,60 @@ def test_dictation_through_the_microphone(pulse, sessions, eval_dir, tmp_path) -
     wer = word_error_rate([session["text"]], [" ".join(finals)])
     print(f"WER through the microphone: {wer:.3f}")
     assert wer <= SESSION_WER + 0.02, f"WER {wer:.3f} through the microphone"
+
+
+def _start_pulse(env: dict) -> subprocess.Popen:
+    server = subprocess.Popen(["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--log-target=stderr",
+                               "--load=module-native-protocol-unix",
+                               "--load=module-null-sink sink_name=stenod_sink rate=48000"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode != 0:
+        assert time.monotonic() < deadline, "PulseAudio did not come back"
+        time.sleep(0.2)
+    subprocess.run(["pactl", "set-default-source", "stenod_sink.monitor"], env=env, check=True)
+    return server
+
+
+def test_a_lost_device_is_reported_and_reopened(pulse, tmp_path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**pulse, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    daemon = subprocess.Popen([sys.executable, "-m", "stenod", "run", "--device", "pulse",
+                               "--listen", f"127.0.0.1:{port}"], env=env, stderr=subprocess.DEVNULL)
+    revived = None
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                ws = connect(f"ws://127.0.0.1:{port}/v1/events", open_timeout=2)
+                break
+            except OSError:
+                assert time.monotonic() < deadline and daemon.poll() is None, "the daemon did not start"
+                time.sleep(0.5)
+        with ws:
+            assert json.loads(ws.recv(timeout=10))["type"] == "hello"
+            subprocess.run(["pulseaudio", "--kill"], env=pulse, check=False)  # the sound server goes away
+            states = []
+            deadline = time.monotonic() + 30
+            while "device_lost" not in states and time.monotonic() < deadline:
+                event = json.loads(ws.recv(timeout=30))
+                if event["type"] == "status":
+                    states.append(event["state"])
+            assert "device_lost" in states
+            revived = _start_pulse(pulse)
+            deadline = time.monotonic() + 60
+            back = None
+            while back is None and time.monotonic() < deadline:
+                event = json.loads(ws.recv(timeout=60))
+                if event["type"] == "status" and event["state"] == "listening":
+                    back = event
+            assert back is not None and "back" in back["message"]
+        assert daemon.poll() is None  # it kept serving throughout
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+        if revived is not None:
+            revived.terminate()
+            revived.wait(timeout=10)

@@ -17,7 +17,9 @@ from stenod.config import Config, ConfigError, load
 from stenod.core.cleanup import CleanupConfig
 from stenod.core.events import Event
 from stenod.core.pipeline import PipelineConfig
+from stenod.errors import StenodError
 from stenod.live import DecodeService, LivePipeline
+from stenod.mic import Microphone, choose_device
 from stenod.notify import notify, watchdog_interval
 from stenod.server import DaemonState, start_server
 
@@ -49,7 +51,6 @@ async def _play_file(path: Path, state: DaemonState, on_audio: Callable[[np.ndar
 
 async def serve_forever(config: Config, config_path: Path | None, input_file: Path | None, use_mic: bool) -> int:
     from stenod.engine.whisper import WhisperEngine
-    from stenod.mic import Microphone, choose_device
     from stenod.recognizer import WhisperRecognizer
 
     device = choose_device(config.audio.device) if use_mic and input_file is None else None
@@ -72,7 +73,7 @@ async def serve_forever(config: Config, config_path: Path | None, input_file: Pa
         if not state.paused and state.mic is not None:
             state.mic.feed(samples)
 
-    microphone = None
+    microphone: Microphone | None = None
     feeder: asyncio.Task[None] | None = None
     if input_file is not None:
         feeder = asyncio.create_task(_play_file(input_file, state, on_audio))
@@ -80,7 +81,7 @@ async def serve_forever(config: Config, config_path: Path | None, input_file: Pa
     elif device is not None:
         microphone = Microphone(device, on_audio, config.audio.block_ms)
         microphone.start()
-        state.metrics.overflows = lambda: microphone.overflows
+        state.metrics.overflows = lambda: microphone.overflows if microphone else 0
         source = f"device {device['index']}: {device['name']} ({device['rate']} Hz)"
     else:
         source = "no microphone (remote audio on /v1/listen only)"
@@ -113,8 +114,40 @@ async def serve_forever(config: Config, config_path: Path | None, input_file: Pa
             notify("WATCHDOG=1")
             await asyncio.sleep(watchdog)
 
+    async def guard_device() -> None:
+        """Report a microphone that stops delivering, and reopen it with backoff until it is back."""
+        nonlocal microphone
+        delay = 1.0
+        while microphone is not None:
+            await asyncio.sleep(1.0)
+            if microphone.healthy() or state.paused:
+                continue
+            log.warning("input device lost: %s", microphone.device["name"])
+            state.state = "device_lost"
+            assert state.mic is not None
+            state.mic.status("device_lost", f"input device {microphone.device['name']!r} stopped delivering audio")
+            notify("STATUS=input device lost; retrying")
+            microphone.stop()
+            while not stop.is_set():
+                await asyncio.sleep(delay)
+                try:
+                    candidate = Microphone(choose_device(state.config.audio.device), on_audio, config.audio.block_ms)
+                    candidate.start()
+                except StenodError as exc:
+                    log.info("device still unavailable: %s", exc)
+                    delay = min(30.0, delay * 2)
+                    continue
+                microphone, delay = candidate, 1.0
+                state.state = "paused" if state.paused else "listening"
+                state.mic.status(state.state, f"input device back: {candidate.device['name']}")
+                log.info("input device back: %s", candidate.device["name"])
+                notify(f"STATUS={summary}")
+                break
+
     pinger = asyncio.create_task(ping_watchdog())
+    guard = asyncio.create_task(guard_device())
     await stop.wait()
+    guard.cancel()
 
     log.info("stopping")
     notify("STOPPING=1")

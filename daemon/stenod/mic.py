@@ -7,6 +7,7 @@ find the queue full are dropped and counted. Audio is resampled to 16 kHz mono w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -76,10 +77,12 @@ class Microphone:
             if self.rate != 16000 else None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stream: Any = None
+        self.last_audio = 0.0  # loop time of the newest block
 
     def start(self) -> None:
         sd = _sounddevice()
         self._loop = asyncio.get_running_loop()
+        self.last_audio = self._loop.time()
         try:
             self._stream = sd.InputStream(device=self.device["index"], channels=self.channels,
                                           samplerate=self.rate, blocksize=self.block, dtype="float32",
@@ -90,13 +93,22 @@ class Microphone:
 
     def stop(self) -> None:
         if self._stream is not None:
-            self._stream.stop()
-            self._stream.close()
+            with contextlib.suppress(Exception):  # a device that went away may fail to stop cleanly
+                self._stream.stop()
+                self._stream.close()
             self._stream = None
+
+    def healthy(self, silence_limit: float = 2.0) -> bool:
+        """The stream is running and blocks keep coming (PortAudio may stall instead of failing)."""
+        assert self._loop is not None
+        return self.active and self._loop.time() - self.last_audio < silence_limit
 
     @property
     def active(self) -> bool:
-        return self._stream is not None and bool(self._stream.active)
+        try:
+            return self._stream is not None and bool(self._stream.active)
+        except Exception:  # PortAudio errors once the device is gone
+            return False
 
     def _callback(self, data: np.ndarray, frames: int, time: Any, status: Any) -> None:
         if status and status.input_overflow:
@@ -110,6 +122,8 @@ class Microphone:
 
     def _deliver(self, block: np.ndarray) -> None:
         self.pending -= 1
+        assert self._loop is not None
+        self.last_audio = self._loop.time()
         mono = block.mean(axis=1) if block.ndim == 2 else block
         if self._resampler is not None:
             mono = self._resampler.resample_chunk(mono.astype(np.float32))
