@@ -1,0 +1,182 @@
+"""``stenod bench daemon``: the daemon through a real sound server, idle cost, and fan-out.
+
+It starts a private PulseAudio server with a null sink whose monitor is the default source, runs
+``stenod run`` on it as a separate process, and measures: CPU use while the microphone hears silence,
+RSS after start, final-text latency of a dictation session played into the sink (against the manifest's
+utterance ends), beside ``stenod stream --fast`` latencies of the same file in this process, and the same
+session again with 50 subscribers on ``/v1/events``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+SESSION = "session_02_commands_numbers"
+
+
+def _pulse(runtime: Path) -> tuple[subprocess.Popen, dict[str, str]]:
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime)}
+    server = subprocess.Popen(["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1",
+                               "--load=module-native-protocol-unix",
+                               "--load=module-null-sink sink_name=stenod_sink rate=48000"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode != 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError("PulseAudio did not start")
+        time.sleep(0.2)
+    for args in (["set-default-sink", "stenod_sink"], ["set-default-source", "stenod_sink.monitor"]):
+        subprocess.run(["pactl", *args], env=env, check=True)
+    return server, env
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _play_and_listen(port: int, env: dict[str, str], wav: Path, duration: float, subscribers: int
+                     ) -> tuple[float, list[list[tuple[float, dict]]]]:
+    """Play ``wav`` into the sink with ``subscribers`` connected.
+
+    Returns where the file began in the daemon's audio time (seconds) and, per subscriber, the events with
+    their arrival times relative to the start of playback.
+    """
+    from websockets.sync.client import connect
+
+    received: list[list[tuple[float, dict]]] = [[] for _ in range(subscribers)]
+    connections = [connect(f"ws://127.0.0.1:{port}/v1/events", open_timeout=10) for _ in range(subscribers)]
+    hello = json.loads(connections[0].recv(timeout=10))
+    hello_at = time.monotonic()
+    for ws in connections[1:]:
+        ws.recv(timeout=10)
+
+    def read(i: int) -> None:
+        try:
+            while True:
+                raw = connections[i].recv(timeout=duration + 8)
+                received[i].append((time.monotonic(), json.loads(raw)))
+        except Exception:  # timeout or close: the playback is over
+            return
+
+    threads = [threading.Thread(target=read, args=(i,), daemon=True) for i in range(subscribers)]
+    for t in threads:
+        t.start()
+    started = time.monotonic()
+    subprocess.run(["paplay", str(wav)], env=env, check=True)
+    for t in threads:
+        t.join()
+    for ws in connections:
+        ws.close()
+    offset = hello["audio_ms"] / 1000 + (started - hello_at)
+    return offset, [[(t - started, e) for t, e in sub] for sub in received]
+
+
+def _latencies(offset: float, events: list[tuple[float, dict]], segments: list[dict]) -> list[float]:
+    """Per reference utterance: arrival of the final holding its end, minus its end in the file."""
+    finals = [(t, e) for t, e in events if e["type"] == "final"]
+    out = []
+    for seg in segments:
+        covering = [t for t, e in finals if e["start_ms"] / 1000 - offset < seg["end_s"]
+                    and e["end_ms"] / 1000 - offset >= seg["end_s"] - 1.0]
+        if covering:
+            out.append(min(covering) - seg["end_s"])
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="stenod bench daemon", description=__doc__.splitlines()[0])
+    parser.add_argument("--idle-seconds", type=float, default=20.0)
+    parser.add_argument("--subscribers", type=int, default=50)
+    args = parser.parse_args(argv)
+
+    from stenod.audio import load_audio
+    from stenod.bench_stream import final_latencies
+    from stenod.classifiers import make_classifier
+    from stenod.core.events import Final
+    from stenod.engine.whisper import WhisperEngine
+    from stenod.evaluation import load_manifest, word_error_rate
+    from stenod.recognizer import WhisperRecognizer
+    from stenod.streaming import run_fast
+
+    item = next(i for i in load_manifest(kind="session") if i.id == SESSION)
+    with tempfile.TemporaryDirectory() as tmp:
+        runtime = Path(tmp) / "run"
+        runtime.mkdir(mode=0o700)
+        pulse, env = _pulse(runtime)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        daemon = subprocess.Popen([sys.executable, "-m", "stenod", "run", "--device", "pulse",
+                                   "--listen", f"127.0.0.1:{port}"], env={**env, "XDG_CONFIG_HOME": tmp},
+                                  stderr=subprocess.DEVNULL)
+        try:
+            from urllib.request import urlopen
+
+            deadline = time.monotonic() + 180
+            while True:
+                try:
+                    urlopen(f"http://127.0.0.1:{port}/health", timeout=2).read()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or daemon.poll() is not None:
+                        raise RuntimeError("the daemon did not start") from None
+                    time.sleep(0.5)
+            time.sleep(2)
+            rss = _rss_mib(daemon.pid)
+            cpu0, t0 = _cpu_seconds(daemon.pid), time.monotonic()
+            time.sleep(args.idle_seconds)
+            idle = (_cpu_seconds(daemon.pid) - cpu0) / (time.monotonic() - t0)
+
+            one_start, one = _play_and_listen(port, env, item.audio, item.duration, 1)
+            many_start, many = _play_and_listen(port, env, item.audio, item.duration, args.subscribers)
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(timeout=30)
+            pulse.terminate()
+            pulse.wait(timeout=10)
+
+    audio = load_audio(item.audio)
+    fast = run_fast(audio, WhisperRecognizer(WhisperEngine.load("tiny.en", "int8")), make_classifier())
+    fast_lat = [x for x in final_latencies(fast.events, item.segments) if x is not None]
+    mic_lat = _latencies(one_start, one[0], item.segments)
+    fan_lat = _latencies(many_start, many[0], item.segments)
+    finals_one = [e["text"] for _, e in one[0] if e["type"] == "final"]
+    finals_many = [[e["text"] for _, e in sub if e["type"] == "final"] for sub in many]
+    identical = all(f == finals_many[0] for f in finals_many)
+    fast_text = " ".join(e.text for e in fast.events if isinstance(e, Final))
+
+    print(f"session {item.id} ({item.duration:.0f} s), tiny.en int8, through PulseAudio (null sink monitor)\n")
+    print(f"idle on silence: {100 * idle:.1f}% of one core over {args.idle_seconds:.0f} s;"
+          f" RSS after start {rss:.0f} MiB")
+    print(f"final latency, mic path, 1 subscriber:  p50 {statistics.median(mic_lat):.2f} s,"
+          f" max {max(mic_lat):.2f} s ({len(mic_lat)}/{len(item.segments)} utterances);"
+          f" WER {word_error_rate([item.text], [' '.join(finals_one)]):.3f}")
+    print(f"final latency, stream --fast, same file: p50 {statistics.median(fast_lat):.2f} s,"
+          f" max {max(fast_lat):.2f} s; WER {word_error_rate([item.text], [fast_text]):.3f}")
+    print(f"final latency, mic path, {args.subscribers} subscribers: p50 {statistics.median(fan_lat):.2f} s,"
+          f" max {max(fan_lat):.2f} s; every subscriber got the same {len(finals_many[0])} finals: {identical}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
