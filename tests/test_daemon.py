@@ -259,3 +259,18 @@ def test_a_broken_config_file_is_a_one_line_error(tmp_path) -> None:
                           timeout=60, env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path)})
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "unknown key audio.devise" in proc.stderr
+
+
+def test_unix_socket(tmp_path) -> None:
+    from websockets.sync.client import unix_connect
+
+    d = Daemon(tmp_path, "--no-mic", "--unix-socket")
+    try:
+        path = tmp_path / "run" / "stenod" / "stenod.sock"
+        assert path.exists() and (path.parent.stat().st_mode & 0o777) == 0o700
+        with unix_connect(str(path), uri="ws://localhost/v1/events") as ws:
+            assert _valid([json.loads(ws.recv(timeout=5))])[0]["type"] == "hello"
+        with pytest.raises(InvalidStatus):
+            unix_connect(str(path), uri="ws://localhost/v1/events", origin="https://evil.example")
+    finally:
+        assert d.stop() == 0
