@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-SESSION = "session_02_commands_numbers"
+SESSION = "session_01_mixed_read"
 
 
 def _pulse(runtime: Path) -> tuple[subprocess.Popen, dict[str, str]]:
