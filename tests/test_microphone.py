@@ -8,19 +8,20 @@ comes out.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
+from stenod.errors import StenodError
 from stenod.evaluation import word_error_rate
+from stenod.pulse import start_pulse
 
 SESSION = "session_01_mixed_read"  # 20 read sentences, 122 s; the digit-string session's WER swings too much
 SESSION_WER = 0.047  # bench stream, Silero, this session
@@ -28,28 +29,32 @@ SESSION_WER = 0.047  # bench stream, Silero, this session
 
 @pytest.fixture
 def pulse(tmp_path):
-    for tool in ("pulseaudio", "pactl", "paplay"):
-        if shutil.which(tool) is None:
-            pytest.fail(f"{tool} not found: install pulseaudio and pulseaudio-utils (.ci/run does)", pytrace=False)
-    runtime = tmp_path / "xdg"
-    runtime.mkdir(mode=0o700)
-    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "HOME": str(tmp_path), "PULSE_SERVER": ""}
-    env.pop("PULSE_SERVER")
-    server = subprocess.Popen(["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--log-target=stderr",
-                               "--load=module-native-protocol-unix",
-                               "--load=module-null-sink sink_name=stenod_sink rate=48000"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 20
-    while subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode != 0:
-        if time.monotonic() > deadline or server.poll() is not None:
-            server.kill()
-            pytest.fail(f"PulseAudio did not start: {server.communicate()[1][-1000:]}", pytrace=False)
-        time.sleep(0.2)
-    subprocess.run(["pactl", "set-default-sink", "stenod_sink"], env=env, check=True)
-    subprocess.run(["pactl", "set-default-source", "stenod_sink.monitor"], env=env, check=True)
+    try:
+        server, env = start_pulse(tmp_path / "xdg")
+    except StenodError as exc:
+        pytest.fail(f"{exc} (.ci/run installs them)", pytrace=False)
     yield env
     server.terminate()
     server.wait(timeout=10)
+
+
+def _start_daemon(env: dict, tmp_path) -> tuple[subprocess.Popen, ClientConnection]:
+    """``stenod run`` on the default input, and a subscriber connected once it serves."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    daemon = subprocess.Popen([sys.executable, "-m", "stenod", "run", "--device", "pulse",
+                               "--listen", f"127.0.0.1:{port}"], env={**env, "XDG_CONFIG_HOME": str(tmp_path / "c")},
+                              stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            return daemon, connect(f"ws://127.0.0.1:{port}/v1/events", open_timeout=2)
+        except OSError:
+            if time.monotonic() > deadline or daemon.poll() is not None:
+                daemon.kill()
+                pytest.fail("the daemon did not start")
+            time.sleep(0.5)
 
 
 def test_devices_lists_the_pulseaudio_inputs(pulse) -> None:
@@ -60,22 +65,8 @@ def test_devices_lists_the_pulseaudio_inputs(pulse) -> None:
 
 def test_dictation_through_the_microphone(pulse, sessions, eval_dir, tmp_path) -> None:
     session = sessions[SESSION]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**pulse, "XDG_CONFIG_HOME": str(tmp_path / "config")}
-    daemon = subprocess.Popen([sys.executable, "-m", "stenod", "-v", "run", "--device", "pulse",
-                               "--listen", f"127.0.0.1:{port}"], env=env, stderr=subprocess.PIPE, text=True)
+    daemon, ws = _start_daemon(pulse, tmp_path)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                ws = connect(f"ws://127.0.0.1:{port}/v1/events", open_timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline or daemon.poll() is not None:
-                    pytest.fail(f"the daemon did not start: {daemon.stderr.read()[-2000:] if daemon.stderr else ''}")
-                time.sleep(0.5)
         events: list[dict] = []
 
         def read() -> None:
@@ -103,36 +94,10 @@ def test_dictation_through_the_microphone(pulse, sessions, eval_dir, tmp_path) -
     assert wer <= SESSION_WER + 0.02, f"WER {wer:.3f} through the microphone"
 
 
-def _start_pulse(env: dict) -> subprocess.Popen:
-    server = subprocess.Popen(["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--log-target=stderr",
-                               "--load=module-native-protocol-unix",
-                               "--load=module-null-sink sink_name=stenod_sink rate=48000"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode != 0:
-        assert time.monotonic() < deadline, "PulseAudio did not come back"
-        time.sleep(0.2)
-    subprocess.run(["pactl", "set-default-source", "stenod_sink.monitor"], env=env, check=True)
-    return server
-
-
 def test_a_lost_device_is_reported_and_reopened(pulse, tmp_path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**pulse, "XDG_CONFIG_HOME": str(tmp_path / "config")}
-    daemon = subprocess.Popen([sys.executable, "-m", "stenod", "run", "--device", "pulse",
-                               "--listen", f"127.0.0.1:{port}"], env=env, stderr=subprocess.DEVNULL)
+    daemon, ws = _start_daemon(pulse, tmp_path)
     revived = None
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                ws = connect(f"ws://127.0.0.1:{port}/v1/events", open_timeout=2)
-                break
-            except OSError:
-                assert time.monotonic() < deadline and daemon.poll() is None, "the daemon did not start"
-                time.sleep(0.5)
         with ws:
             assert json.loads(ws.recv(timeout=10))["type"] == "hello"
             subprocess.run(["pulseaudio", "--kill"], env=pulse, check=False)  # the sound server goes away
@@ -143,7 +108,7 @@ def test_a_lost_device_is_reported_and_reopened(pulse, tmp_path) -> None:
                 if event["type"] == "status":
                     states.append(event["state"])
             assert "device_lost" in states
-            revived = _start_pulse(pulse)
+            revived, _ = start_pulse(Path(pulse["XDG_RUNTIME_DIR"]))
             deadline = time.monotonic() + 60
             back = None
             while back is None and time.monotonic() < deadline:

@@ -26,22 +26,6 @@ from pathlib import Path
 SESSION = "session_01_mixed_read"
 
 
-def _pulse(runtime: Path) -> tuple[subprocess.Popen, dict[str, str]]:
-    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime)}
-    server = subprocess.Popen(["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1",
-                               "--load=module-native-protocol-unix",
-                               "--load=module-null-sink sink_name=stenod_sink rate=48000"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode != 0:
-        if time.monotonic() > deadline:
-            raise RuntimeError("PulseAudio did not start")
-        time.sleep(0.2)
-    for args in (["set-default-sink", "stenod_sink"], ["set-default-source", "stenod_sink.monitor"]):
-        subprocess.run(["pactl", *args], env=env, check=True)
-    return server, env
-
-
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -115,14 +99,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from stenod.core.events import Final
     from stenod.engine.whisper import WhisperEngine
     from stenod.evaluation import load_manifest, word_error_rate
+    from stenod.pulse import start_pulse
     from stenod.recognizer import WhisperRecognizer
     from stenod.streaming import run_fast
 
     item = next(i for i in load_manifest(kind="session") if i.id == SESSION)
     with tempfile.TemporaryDirectory() as tmp:
         runtime = Path(tmp) / "run"
-        runtime.mkdir(mode=0o700)
-        pulse, env = _pulse(runtime)
+        pulse, env = start_pulse(runtime)
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
