@@ -24,7 +24,6 @@ from stenod.notify import notify, watchdog_interval
 from stenod.server import DaemonState, start_server
 
 log = logging.getLogger("stenod")
-BLOCK_S = 0.02
 
 
 def pipeline_config(config: Config) -> PipelineConfig:
@@ -40,7 +39,7 @@ async def _play_file(path: Path, state: DaemonState, on_audio: Callable[[np.ndar
     audio = await asyncio.to_thread(load_audio, path)
     loop = asyncio.get_running_loop()
     start = loop.time()
-    block = int(16000 * BLOCK_S)
+    block = 16 * state.config.audio.block_ms  # as the sound card would deliver it
     for i in range(0, len(audio), block):
         await asyncio.sleep(max(0.0, start + (i + block) / 16000 - loop.time()))
         on_audio(audio[i:i + block])
