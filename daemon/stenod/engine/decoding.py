@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
+from stenod.core.guards import compression_ratio
 from stenod.engine.tokenizer import TIME_PRECISION, WhisperTokenizer
 
 
@@ -52,12 +52,6 @@ class DecodeResult:
         # Counts the end-of-text token too, as faster-whisper's score does.
         return self.sum_logprob / (len(self.tokens) + 1)
 
-
-
-def compression_ratio(text: str) -> float:
-    """Bytes of text over bytes of its zlib compression: high for repetitive output."""
-    raw = text.encode("utf-8")
-    return len(raw) / len(zlib.compress(raw)) if raw else 0.0
 
 
 def logsumexp(x: np.ndarray) -> float:
