@@ -42,6 +42,8 @@ def test_show_round_trips(tmp_path) -> None:
     ("[sound]\n", "unknown section [sound]"),
     ("[model]\nthreads = -1\n", "model.threads: expected a whole number"),
     ("[model]\nthreads = true\n", "model.threads: expected a whole number"),
+    ("[audio]\nblock_ms = 0\n", "audio.block_ms: expected 5 to 500, got 0"),
+    ("[server]\nmax_queued_finals = 0\n", "server.max_queued_finals: expected 1 to"),
     ("[model]\nprecision = \"fp16\"\n", "model.precision: expected one of int8, fp32"),
     ("[stream]\npartials = \"yes\"\n", "stream.partials: expected true or false"),
     ("[server]\nlisten = \"localhost\"\n", "server.listen: expected HOST:PORT"),

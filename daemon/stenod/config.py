@@ -64,6 +64,8 @@ class Config:
 
 
 CHOICES = {("model", "precision"): ("int8", "fp32"), ("stream", "vad"): ("silero", "webrtc")}
+RANGES = {("audio", "block_ms"): (5, 500), ("model", "threads"): (0, 64), ("server", "replay_events"): (1, 10**6),
+          ("server", "max_queued_finals"): (1, 10**6), ("server", "max_message_bytes"): (1024, 1 << 30)}
 
 
 def _check(section: str, key: str, value: Any, default: Any) -> Any:
@@ -84,6 +86,9 @@ def _check(section: str, key: str, value: Any, default: Any) -> Any:
     elif isinstance(default, dict) and (not isinstance(value, dict)
                                         or not all(isinstance(v, str) for v in value.values())):
         raise ConfigError(f"{name}: expected a table of strings, got {value!r}")
+    bounds = RANGES.get((section, key))
+    if bounds and not bounds[0] <= value <= bounds[1]:
+        raise ConfigError(f"{name}: expected {bounds[0]} to {bounds[1]}, got {value!r}")
     allowed = CHOICES.get((section, key))
     if allowed and value not in allowed:
         raise ConfigError(f"{name}: expected one of {', '.join(allowed)}, got {value!r}")
