@@ -112,6 +112,7 @@ def test_ready_health_metrics_and_readiness_notifications(daemon) -> None:
     assert health["state"] == "listening" and health["model"] == "tiny.en" and health["protocol"] == 1
     metrics = urllib.request.urlopen(f"http://127.0.0.1:{daemon.port}/metrics").read().decode()
     assert "# TYPE stenod_decodes_total counter" in metrics and "stenod_subscribers 0" in metrics
+    assert "stenod_finals_total 0" in metrics and "stenod_utterances_total 0" in metrics
 
 
 @pytest.mark.parametrize("headers", [{"Origin": "https://evil.example"}, {"Origin": "null"},

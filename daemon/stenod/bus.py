@@ -8,7 +8,7 @@ reason. A subscriber that reconnects with ``since`` gets the events after that `
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+from collections import Counter, deque
 from typing import Any
 
 from stenod.core.events import Event
@@ -48,12 +48,12 @@ class EventBus:
         self.subscribers: set[Subscriber] = set()
         self.max_finals = max_finals
         self.last_seq = 0
-        self.published = 0
+        self.published: Counter[str] = Counter()  # events published, by type
 
     def publish(self, event: Event) -> None:
         data = event.to_dict()
         self.last_seq = event.seq
-        self.published += 1
+        self.published[data["type"]] += 1
         self.ring.append(data)
         for subscriber in list(self.subscribers):
             subscriber.offer(data)

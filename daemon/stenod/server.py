@@ -78,11 +78,13 @@ class DaemonState:
         return self.mic.lag if self.mic else 0.0
 
     def metrics_text(self) -> str:
-        finals = sum(1 for e in self.bus.ring if e["type"] == "final")
+        published = self.bus.published
         audio = self.mic.audio_seconds if self.mic else 0.0
         rows = [
-            ("stenod_events_published_total", "counter", "Events published to subscribers.", self.bus.published),
-            ("stenod_finals_in_replay", "gauge", "Finals in the replay ring.", finals),
+            ("stenod_events_published_total", "counter", "Events published to subscribers.",
+             sum(published.values())),
+            ("stenod_utterances_total", "counter", "Utterances closed (speech_end).", published["speech_end"]),
+            ("stenod_finals_total", "counter", "Finals published.", published["final"]),
             ("stenod_decodes_total", "counter", "Decodes run by the engine.", self.decoder.decodes),
             ("stenod_decode_seconds_total", "counter", "Seconds spent decoding.",
              round(self.decoder.decode_seconds, 3)),
