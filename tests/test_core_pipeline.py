@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stenod.core.agreement import LocalAgreement
+from stenod.core.cleanup import CleanupConfig
 from stenod.core.clock import FakeClock
 from stenod.core.events import Error, Final, Partial, SpeechEnd, SpeechStart
 from stenod.core.fake import FakeRecognizer, LoudIsSpeech, ScriptWord, script_from_segments, token_ids
@@ -39,18 +40,21 @@ def check_invariants(events) -> None:
     assert all(a.emitted_at <= b.emitted_at for a, b in itertools.pairwise(events))
     open_id = None
     stable: list[str] = []
+    stable_text = ""
     for event in events:
         if isinstance(event, SpeechStart):
             assert open_id is None
-            open_id, stable = event.utterance_id, []
+            open_id, stable, stable_text = event.utterance_id, [], ""
         elif isinstance(event, Partial):
             assert event.utterance_id == open_id
             now = _words(event.stable)
             assert now[:len(stable)] == stable, "a committed word changed"
-            stable = now
+            assert event.stable_text.startswith(stable_text), "the stable text changed"
+            stable, stable_text = now, event.stable_text
         elif isinstance(event, Final):
             assert event.utterance_id == open_id
             assert _words(event.raw)[:len(stable)] == stable, "the final does not extend the committed words"
+            assert event.text.startswith(stable_text), "the final does not extend the stable text"
         elif isinstance(event, SpeechEnd):
             assert event.utterance_id == open_id
             open_id = None
@@ -296,3 +300,31 @@ def test_a_failing_final_is_not_retried_for_the_same_audio() -> None:
     assert len(calls) == 1  # the speculative final failed; the confirmed end covers the same audio
     assert [e.type for e in events if e.type != "status"] == ["speech_start", "error", "speech_end"]
     assert events[-2].discarded == "error"
+
+
+SPOKEN = ("hello", "um", "uh", "new", "line", "comma", "period", "the", "the", "I", "I", "think", "so", "question",
+          "mark", "literal", "paragraph", "well")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(SPOKEN), min_size=1, max_size=14), st.booleans())
+def test_the_stable_text_only_grows_and_the_final_starts_with_it(words: list[str], spoken: bool) -> None:
+    """Clean-up that depends on later words (fillers, stutters, "new line") never rewrites announced text."""
+    script = [ScriptWord(w, 0.5 + 0.25 * i, 0.7 + 0.25 * i) for i, w in enumerate(words)]
+    audio = np.concatenate([np.zeros(8000, np.float32), _tone(0.3 + 0.25 * len(words)), np.zeros(16000, np.float32)])
+    config = PipelineConfig(cleanup=CleanupConfig(spoken_punctuation=spoken))
+    events = run_fast(audio, FakeRecognizer(script), LoudIsSpeech(), config).events
+    check_invariants(events)
+    for final in (e for e in events if isinstance(e, Final)):
+        assert final.text == final.text.strip(" ")
+
+
+def test_partials_announce_cleaned_stable_text() -> None:
+    words = "um so I I think the cat sat on the mat and then it slept".split()
+    script = [ScriptWord(w, 0.5 + 0.3 * i, 0.75 + 0.3 * i) for i, w in enumerate(words)]
+    audio = np.concatenate([np.zeros(8000, np.float32), _tone(0.4 + 0.3 * len(words)), np.zeros(16000, np.float32)])
+    events = run_fast(audio, FakeRecognizer(script), LoudIsSpeech()).events
+    check_invariants(events)
+    announced = [e.stable_text for e in events if isinstance(e, Partial) and e.stable_text]
+    assert announced[0] == "So" and "So I think the cat" in announced  # filler and stutter already cleaned
+    assert [e.text for e in events if isinstance(e, Final)] == ["So I think the cat sat on the mat and then it slept"]

@@ -307,6 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace a word or phrase in final text (repeatable; whole words, any case)")
     p.set_defaults(func=cmd_stream)
 
+    from stenod_clients.cli import add_commands
+
+    add_commands(sub)
+
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="suite", required=True)
     p = bench.add_parser("engine", help="this engine against faster-whisper, side by side", add_help=False)
     p.add_argument("bench_args", nargs=argparse.REMAINDER)

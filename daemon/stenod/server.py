@@ -12,6 +12,7 @@ import contextlib
 import http
 import json
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from stenod.paths import runtime_dir
 
 log = logging.getLogger("stenod.server")
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
-CONTROL_MESSAGES = ("pause", "resume", "ping")
+CONTROL_MESSAGES = ("pause", "resume", "toggle", "ping")
 
 
 @dataclass
@@ -58,6 +59,7 @@ class DaemonState:
         self.mic: LivePipeline | None = None
         self.paused = False
         self.state = "starting"
+        self.stream = secrets.token_hex(6)  # names the microphone stream; a restarted daemon has a new one
         self.metrics = Metrics()
 
     def set_paused(self, paused: bool) -> None:
@@ -164,12 +166,12 @@ def make_handlers(state: DaemonState, port: int, check_host: bool = True
     return process_request, handler
 
 
-def _hello(state: DaemonState, sample_rate: int = 16000) -> Hello:
+def _hello(state: DaemonState, sample_rate: int = 16000, stream: str = "") -> Hello:
     audio_ms = int(state.mic.audio_seconds * 1000) if state.mic else 0
     emitted = state.mic.clock.now() if state.mic else 0.0
     return Hello(seq=state.bus.last_seq, emitted_at=emitted, audio_ms=audio_ms, protocol=PROTOCOL_VERSION,
                  server=f"stenod {__version__}", model=state.model, language=state.language,
-                 sample_rate=sample_rate, state=state.state)
+                 sample_rate=sample_rate, state=state.state, stream=stream or state.stream)
 
 
 def _error(seq: int, code: str, message: str) -> str:
@@ -198,6 +200,8 @@ async def _events(connection: ServerConnection, state: DaemonState, query: dict[
         except ValueError:
             await connection.close(1008, "since must be a whole number")
             return
+        if since is not None and query.get("stream", [state.stream])[0] != state.stream:
+            since = 0  # the daemon restarted since the client's last event: all of this stream is new to it
     subscriber = state.bus.subscribe(since)
     try:
         await connection.send(json.dumps(_hello(state).to_dict()))
@@ -216,6 +220,8 @@ async def _events(connection: ServerConnection, state: DaemonState, query: dict[
                 elif kind == "ping":
                     pong = Pong(seq=state.bus.last_seq, emitted_at=0.0, audio_ms=0)
                     await connection.send(json.dumps(pong.to_dict()))
+                elif kind == "toggle":
+                    state.set_paused(not state.paused)
                 else:
                     state.set_paused(kind == "pause")
         finally:
@@ -245,7 +251,7 @@ async def _listen(connection: ServerConnection, state: DaemonState, query: dict[
     state.metrics.listen_streams += 1
     sender = asyncio.create_task(send_loop())
     try:
-        await connection.send(json.dumps(_hello(state, rate).to_dict()))
+        await connection.send(json.dumps(_hello(state, rate, secrets.token_hex(6)).to_dict()))
         async for raw in connection:
             if isinstance(raw, bytes):
                 if len(raw) % 2:

@@ -15,7 +15,12 @@ far) and a ``ping`` from the client is answered with ``pong``; neither is a new 
 An utterance goes ``speech_start`` → ``partial``\\* → ``final``? → ``speech_end``. ``speech_end`` closes it:
 it follows the utterance's ``final``, or carries ``discarded`` (the reason) when the utterance yields no text.
 In a ``partial``, ``stable`` holds the committed words (they never change and the ``final`` extends them)
-and ``unstable`` the rest of the latest hypothesis.
+and ``unstable`` the rest of the latest hypothesis. ``stable_text`` is the cleaned text of the committed words
+that no later word can change: it only grows, and the ``final``'s ``text`` starts with it, so a client may
+type it at once and never take anything back.
+
+``hello`` names the ``stream``: it changes when the daemon restarts, so a client reconnecting with
+``since`` can tell whether the ``seq`` it remembers still counts.
 """
 
 from __future__ import annotations
@@ -105,6 +110,7 @@ class Partial(Event):
     unstable: str
     start_ms: int
     end_ms: int
+    stable_text: str = ""
 
     @property
     def text(self) -> str:
@@ -157,6 +163,7 @@ class Hello(Event):
     language: str
     sample_rate: int
     state: str
+    stream: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -57,6 +57,8 @@ class _Utterance:
     revision: int = 0
     partial_upto: int = 0
     shown: str = ""
+    stable_text: str = ""  # the clean-up of committed words announced so far; the final starts with it
+    stable_words: int = 0  # how many committed words stable_text covers
     final_for: int | None = None  # the end sample the final request or answer covers
     final: DecodeResponse | None = None
     discarded: str = ""
@@ -245,9 +247,38 @@ class Pipeline:
             return []
         utterance.shown = f"{stable}\0{unstable}"
         utterance.revision += 1
+        self._advance_stable_text(utterance)
         return [self._event(Partial, utterance_id=utterance.id, revision=utterance.revision, stable=stable,
-                            unstable=unstable, start_ms=_ms(utterance.start),
+                            unstable=unstable, stable_text=utterance.stable_text, start_ms=_ms(utterance.start),
                             end_ms=_ms(request.offset + len(request.audio)))]
+
+    def _advance_stable_text(self, utterance: _Utterance) -> None:
+        """Extend the cleaned committed text, never changing what was announced.
+
+        The last few committed words are held back: clean-up of a word can depend on the words after it
+        (a stutter, "new line", a filler's comma), so only text that no later word can change is announced.
+        """
+        hold = 3 if self.config.cleanup.spoken_punctuation else 1
+        committed = utterance.agreement.committed
+        settled = max(0, len(committed) - hold)
+        if settled <= utterance.stable_words:
+            return
+        candidate = clean(join_words(committed[:settled]), self.config.cleanup)
+        if candidate.startswith(utterance.stable_text):
+            utterance.stable_text, utterance.stable_words = candidate, settled
+
+    def _final_text(self, utterance: _Utterance, words: list[HypWord]) -> str:
+        """The cleaned final text, which always starts with the stable text the partials announced."""
+        text = clean(join_words(words), self.config.cleanup)
+        announced = utterance.stable_text
+        if text.startswith(announced):
+            return text
+        rest = clean(join_words(words[utterance.stable_words:]), self.config.cleanup)
+        first = join_words(words[utterance.stable_words:utterance.stable_words + 1])
+        if rest and first[:1].islower() and not announced.rstrip(" ").endswith((".", "!", "?", "\n")):
+            rest = rest[0].lower() + rest[1:]  # clean-up capitalised it as if it began a sentence
+        joiner = "" if not rest or rest[0] in ",.;:!?)" or announced.endswith(("\n", " ")) else " "
+        return announced + joiner + rest
 
     def _publish_ready(self) -> list[Event]:
         """Publish closed utterances in order, as far as their finals are in."""
@@ -280,7 +311,7 @@ class Pipeline:
         raw = join_words(words)
         self._prompt.extend(t for w in words for t in w.tokens)
         self._prompt = self._prompt[-max(self.config.prompt_tokens, 1):]
-        return self._event(Final, utterance_id=utterance.id, text=clean(raw, self.config.cleanup), raw=raw,
+        return self._event(Final, utterance_id=utterance.id, text=self._final_text(utterance, words), raw=raw,
                            words=tuple(self._word(w, utterance.start) for w in words if w.text.strip()),
                            language=response.language, start_ms=_ms(utterance.start), end_ms=_ms(utterance.end))
 

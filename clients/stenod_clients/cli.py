@@ -1,0 +1,94 @@
+"""The client subcommands of ``stenod``: tail, type, captions, pause, resume, toggle."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from stenod.errors import StenodError
+
+URL_HELP = "the daemon: ws://HOST:PORT or unix:///PATH (default: $STENOD_URL, else the daemon's config)"
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    from stenod_clients.tail import tail
+
+    style = "json" if args.json else "finals" if args.finals else "text"
+    asyncio.run(tail(style, args.url))
+    return 0
+
+
+def cmd_type(args: argparse.Namespace) -> int:
+    from stenod_clients.typing import backends, typer
+
+    if args.check:
+        usable = []
+        for name, why in backends.check():
+            print(f"{name:<8} {'works' if not why else 'no: ' + why}")
+            usable += [name] if not why else []
+        try:
+            picked = backends.choose("auto", args.paste_keys).name
+        except backends.TypingError:
+            picked = "none"
+        print(f"auto picks: {picked}")
+        return 0 if picked != "none" else 1
+    try:
+        backend = backends.choose(args.backend, args.paste_keys)
+    except backends.TypingError as exc:
+        raise StenodError(str(exc)) from None
+    asyncio.run(typer.run(backend, live=args.live, url=args.url))
+    return 0
+
+
+def cmd_control(args: argparse.Namespace) -> int:
+    from stenod_clients.connection import control
+
+    try:
+        state = asyncio.run(control(args.command, args.url))
+    except (OSError, TimeoutError) as exc:
+        raise StenodError(f"cannot reach the daemon: {exc}") from None
+    print(state)
+    return 0
+
+
+def cmd_captions(args: argparse.Namespace) -> int:
+    try:
+        from stenod_clients.captions.overlay import main as overlay_main
+    except ImportError as exc:
+        raise StenodError(f"the captions overlay needs PySide6: pip install 'stenod[overlay]' ({exc})") from None
+    return overlay_main(args)
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("tail", help="print the daemon's events (readable, --json lines, or --finals text)")
+    style = p.add_mutually_exclusive_group()
+    style.add_argument("--json", action="store_true", help="every event as a JSON line")
+    style.add_argument("--finals", action="store_true", help="final text only, one line per utterance")
+    p.add_argument("--url", default=None, help=URL_HELP)
+    p.set_defaults(func=cmd_tail)
+
+    p = sub.add_parser("type", help="type dictation into the focused window")
+    p.add_argument("--backend", default="auto",
+                   help="auto (default), xdotool, wtype, dotool, ydotool, paste or stdout")
+    p.add_argument("--live", action="store_true",
+                   help="also type committed words as they are committed (never the unstable tail)")
+    p.add_argument("--paste-keys", default="ctrl+v", help="the paste chord for --backend paste (terminals: "
+                   "ctrl+shift+v)")
+    p.add_argument("--check", action="store_true", help="report which backends work here and why not")
+    p.add_argument("--url", default=None, help=URL_HELP)
+    p.set_defaults(func=cmd_type)
+
+    for name, what in (("pause", "stop dictation (audio is dropped until resume)"), ("resume", "start dictation"),
+                       ("toggle", "pause if listening, resume if paused (bind it to a shortcut)")):
+        p = sub.add_parser(name, help=what)
+        p.add_argument("--url", default=None, help=URL_HELP)
+        p.set_defaults(func=cmd_control)
+
+    p = sub.add_parser("captions", help="live captions in an always-on-top overlay window (needs stenod[overlay])")
+    p.add_argument("--url", default=None, help=URL_HELP)
+    p.add_argument("--lines", type=int, default=2, help="finals kept on screen (default 2)")
+    p.add_argument("--font-size", type=int, default=28, help="points (default 28)")
+    p.add_argument("--fade", type=float, default=8.0, help="seconds before an old line fades (default 8)")
+    p.add_argument("--position", choices=["bottom", "top", "centre"], default="bottom")
+    p.add_argument("--theme", choices=["dark", "light"], default="dark")
+    p.set_defaults(func=cmd_captions)

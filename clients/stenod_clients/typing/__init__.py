@@ -1,0 +1,1 @@
+"""``stenod type``: dictation typed into the focused window."""

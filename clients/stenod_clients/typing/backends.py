@@ -1,0 +1,250 @@
+"""The ways text can be typed into the focused window, each a small wrapper around a desktop tool.
+
+| backend | where | how |
+|---|---|---|
+| ``xdotool`` | X11 (and XWayland windows) | ``xdotool type``: XTest key events, any Unicode via a spare keycode |
+| ``wtype`` | Wayland, wlroots compositors (Sway, Hyprland, river) | the virtual-keyboard protocol, own keymap |
+| ``dotool`` | anywhere with ``/dev/uinput`` | kernel input events, honours ``DOTOOL_XKB_LAYOUT`` |
+| ``ydotool`` | anywhere ``ydotoold`` runs | kernel input events; assumes a US layout |
+| ``paste`` | X11 (``xclip``) or Wayland (``wl-copy``) | clipboard, then the paste chord; restores the clipboard |
+| ``stdout`` | anywhere | writes the text to standard output |
+
+``paste`` suits non-US layouts and input methods, which key-event typing gets wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import ClassVar
+
+TIMEOUT = 10.0
+
+
+class TypingError(RuntimeError):
+    """A backend could not type."""
+
+
+def _run(argv: list[str], stdin: str | None = None, capture: bool = False,
+         env: dict[str, str] | None = None) -> str:
+    try:
+        done = subprocess.run(argv, input=stdin, text=True, timeout=TIMEOUT, env=env,
+                              stdout=subprocess.PIPE if capture else subprocess.DEVNULL, stderr=subprocess.PIPE)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise TypingError(f"{argv[0]} failed: {exc}") from None
+    if done.returncode:
+        raise TypingError(f"{argv[0]} exited {done.returncode}: {done.stderr.strip()[-300:]}")
+    return done.stdout if capture else ""
+
+
+def _missing(*tools: str) -> str:
+    absent = [t for t in tools if shutil.which(t) is None]
+    return f"{', '.join(absent)} not installed" if absent else ""
+
+
+def _desktop() -> str:
+    return os.environ.get("XDG_CURRENT_DESKTOP", "").upper()
+
+
+def _no_x11() -> str:
+    return "" if os.environ.get("DISPLAY") else "no X display (DISPLAY is unset)"
+
+
+def _no_wayland() -> str:
+    return "" if os.environ.get("WAYLAND_DISPLAY") else "no Wayland session (WAYLAND_DISPLAY is unset)"
+
+
+def _no_uinput() -> str:
+    return "" if os.access("/dev/uinput", os.W_OK) else "/dev/uinput is not writable (join the input group)"
+
+
+def ydotool_socket() -> Path | None:
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    candidates = [os.environ.get("YDOTOOL_SOCKET", ""), f"{runtime}/.ydotool_socket" if runtime else "",
+                  "/tmp/.ydotool_socket", f"/run/user/{os.getuid()}/.ydotool_socket"]
+    return next((Path(c) for c in candidates if c and Path(c).exists()), None)
+
+
+class Backend:
+    name: ClassVar[str] = ""
+
+    def problem(self) -> str:
+        """Why this backend cannot type here, or "" when it can."""
+        raise NotImplementedError
+
+    def type(self, text: str) -> None:
+        raise NotImplementedError
+
+
+class Xdotool(Backend):
+    name = "xdotool"
+
+    def __init__(self, delay_ms: int = 8) -> None:
+        self.delay_ms = delay_ms
+
+    def problem(self) -> str:
+        return _missing("xdotool") or _no_x11()
+
+    def type(self, text: str) -> None:
+        _run(["xdotool", "type", "--clearmodifiers", "--delay", str(self.delay_ms), "--", text])
+
+    @staticmethod
+    def chord(keys: str) -> None:
+        _run(["xdotool", "key", "--clearmodifiers", keys])
+
+
+class Wtype(Backend):
+    name = "wtype"
+
+    def problem(self) -> str:
+        if why := _missing("wtype") or _no_wayland():
+            return why
+        if any(d in _desktop() for d in ("GNOME", "KDE")):
+            return f"{os.environ['XDG_CURRENT_DESKTOP']} has no virtual-keyboard protocol"
+        return ""
+
+    def type(self, text: str) -> None:
+        _run(["wtype", "--", text])
+
+    @staticmethod
+    def chord(keys: str) -> None:
+        *mods, key = keys.split("+")
+        argv = ["wtype"]
+        for mod in mods:
+            argv += ["-M", mod]
+        argv += ["-k" if len(key) > 1 else "", key]
+        for mod in reversed(mods):
+            argv += ["-m", mod]
+        _run([a for a in argv if a])
+
+
+class Dotool(Backend):
+    name = "dotool"
+
+    def problem(self) -> str:
+        return _missing("dotool") or _no_uinput()
+
+    def type(self, text: str) -> None:
+        commands = ["typehold 12", "typedelay 4"]  # a hold of 0 loses shifted characters
+        for i, line in enumerate(text.split("\n")):
+            if i:
+                commands.append("key enter")
+            if line:
+                commands.append(f"type {line}")
+        _run(["dotool"], stdin="\n".join(commands) + "\n")
+
+    @staticmethod
+    def chord(keys: str) -> None:
+        _run(["dotool"], stdin=f"key {keys}\n")
+
+
+class Ydotool(Backend):
+    name = "ydotool"
+
+    def problem(self) -> str:
+        if why := _missing("ydotool"):
+            return why
+        if ydotool_socket() is None:
+            return "ydotoold is not running (no .ydotool_socket found)"
+        return ""
+
+    def type(self, text: str) -> None:
+        socket = ydotool_socket()
+        env = {**os.environ, **({"YDOTOOL_SOCKET": str(socket)} if socket else {})}
+        _run(["ydotool", "type", "--", text], env=env)
+
+
+class Paste(Backend):
+    """Put the text on the clipboard, press the paste chord, then put the old clipboard back."""
+
+    name = "paste"
+
+    def __init__(self, chord: str = "ctrl+v", settle_s: float = 0.3) -> None:
+        self.chord_keys = chord
+        self.settle_s = settle_s
+
+    def _tools(self) -> tuple[list[str], list[str], type[Xdotool] | type[Wtype] | type[Dotool]] | str:
+        if os.environ.get("WAYLAND_DISPLAY"):
+            if why := _missing("wl-copy", "wl-paste"):
+                return why
+            sender = next((b for b in (Wtype, Dotool) if not b().problem()), None)
+            if sender is None:
+                return "no tool to press the paste chord (wtype or dotool)"
+            return ["wl-copy"], ["wl-paste", "--no-newline"], sender
+        if os.environ.get("DISPLAY"):
+            if why := _missing("xclip", "xdotool"):
+                return why
+            return (["xclip", "-selection", "clipboard", "-in"], ["xclip", "-selection", "clipboard", "-out"],
+                    Xdotool)
+        return "no graphical session (neither WAYLAND_DISPLAY nor DISPLAY is set)"
+
+    def problem(self) -> str:
+        tools = self._tools()
+        return tools if isinstance(tools, str) else ""
+
+    def type(self, text: str) -> None:
+        tools = self._tools()
+        if isinstance(tools, str):
+            raise TypingError(tools)
+        copy, read, sender = tools
+        try:
+            previous: str | None = _run(read, capture=True)
+        except TypingError:
+            previous = None  # empty, or not text: nothing to put back
+        _run(copy, stdin=text)
+        sender.chord(self.chord_keys)
+        time.sleep(self.settle_s)  # the window reads the clipboard after the chord arrives
+        if previous is not None:
+            _run(copy, stdin=previous)
+
+
+class Stdout(Backend):
+    name = "stdout"
+
+    def problem(self) -> str:
+        return ""
+
+    def type(self, text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+BACKENDS: dict[str, type[Backend]] = {b.name: b for b in (Xdotool, Wtype, Dotool, Ydotool, Paste, Stdout)}
+
+
+def preference() -> list[str]:
+    """Backends to try in order, for this session."""
+    if os.environ.get("WAYLAND_DISPLAY"):
+        return ["wtype", "dotool", "ydotool", "paste"]
+    if os.environ.get("DISPLAY"):
+        return ["xdotool", "paste"]
+    return []
+
+
+def choose(name: str = "auto", paste_chord: str = "ctrl+v") -> Backend:
+    """The backend called ``name``, or the first that works here for ``auto``; TypingError if none can."""
+    def make(key: str) -> Backend:
+        return Paste(paste_chord) if key == "paste" else BACKENDS[key]()
+
+    if name != "auto":
+        if name not in BACKENDS:
+            raise TypingError(f"unknown backend {name!r} (expected one of auto, {', '.join(BACKENDS)})")
+        backend = make(name)
+        if why := backend.problem():
+            raise TypingError(f"{name} cannot type here: {why}")
+        return backend
+    for key in preference():
+        backend = make(key)
+        if not backend.problem():
+            return backend
+    raise TypingError("no typing backend works here; `stenod type --check` says why "
+                      "(or use --backend stdout)")
+
+
+def check() -> list[tuple[str, str]]:
+    """(backend, why it cannot type here or "") for every backend."""
+    return [(name, cls().problem()) for name, cls in BACKENDS.items()]

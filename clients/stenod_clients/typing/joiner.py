@@ -1,0 +1,56 @@
+"""What to type for each event: finals (and, live, the stable text) joined the way a person types them.
+
+Only text that will never change is typed: a ``final``'s text, and with ``live`` a ``partial``'s
+``stable_text``, which the daemon guarantees the final extends. Utterances are joined by a space, except
+after a line break or before punctuation.
+"""
+
+from __future__ import annotations
+
+from stenod.core.events import Event, Final, Partial, SpeechEnd
+
+NO_SPACE_BEFORE = tuple(",.;:!?)]}…'\"\n ")
+
+
+class Joiner:
+    def __init__(self, live: bool = False) -> None:
+        self.live = live
+        self.typed_any = False
+        self.last_char = ""
+        self.utterance: int | None = None
+        self.typed = ""  # what was typed of the current utterance
+
+    def feed(self, event: Event) -> str:
+        """The characters to type now for ``event`` (often none)."""
+        if isinstance(event, SpeechEnd):
+            if event.utterance_id == self.utterance:
+                self.utterance, self.typed = None, ""
+            return ""
+        if isinstance(event, Final):
+            target = event.text
+        elif isinstance(event, Partial) and self.live:
+            target = event.stable_text
+        else:
+            return ""
+        if event.utterance_id != self.utterance:
+            self.utterance, self.typed = event.utterance_id, ""
+        done = len(self.typed)
+        if not target.startswith(self.typed):
+            if not isinstance(event, Final):
+                return ""
+            # cannot happen with a stenod daemon: type what follows the common prefix
+            done = next((i for i, (a, b) in enumerate(zip(target, self.typed)) if a != b), 0)
+        if len(target) <= done:
+            return ""
+        delta = target[done:]
+        if not self.typed:
+            delta = self._separator(delta) + delta
+        self.typed = target
+        self.typed_any = True
+        self.last_char = delta[-1]
+        return delta
+
+    def _separator(self, text: str) -> str:
+        if not self.typed_any or text.startswith(NO_SPACE_BEFORE) or self.last_char in ("\n", " ", "\t"):
+            return ""
+        return " "
