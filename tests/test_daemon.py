@@ -42,8 +42,8 @@ def _free_port() -> int:
 
 
 class Daemon:
-    def __init__(self, tmp_path: Path, *args: str) -> None:
-        self.port = _free_port()
+    def __init__(self, tmp_path: Path, *args: str, port: int | None = None) -> None:
+        self.port = port or _free_port()
         self.notify_path = tmp_path / "notify.sock"
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(str(self.notify_path))

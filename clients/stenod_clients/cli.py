@@ -91,4 +91,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p.add_argument("--fade", type=float, default=8.0, help="seconds before an old line fades (default 8)")
     p.add_argument("--position", choices=["bottom", "top", "centre"], default="bottom")
     p.add_argument("--theme", choices=["dark", "light"], default="dark")
+    p.add_argument("--no-click-through", dest="click_through", action="store_false",
+                   help="take the mouse: drag the overlay at any time (by default clicks pass through it, and "
+                   "holding Alt or Super lets you drag it; on Wayland only this option does)")
     p.set_defaults(func=cmd_captions)

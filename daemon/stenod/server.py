@@ -16,6 +16,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -148,8 +149,11 @@ def make_handlers(state: DaemonState, port: int, check_host: bool = True
             response = connection.respond(http.HTTPStatus.OK, state.metrics_text())
             response.headers["Content-Type"] = "text/plain; version=0.0.4"
             return response
+        if path == "/captions":
+            return _captions_page(connection)
         if path not in ("/v1/events", "/v1/listen"):
-            return connection.respond(http.HTTPStatus.NOT_FOUND, "not found: try /v1/events, /v1/listen, /health\n")
+            return connection.respond(http.HTTPStatus.NOT_FOUND,
+                                      "not found: try /captions, /v1/events, /v1/listen, /health\n")
         return None
 
     async def handler(connection: ServerConnection) -> None:
@@ -164,6 +168,21 @@ def make_handlers(state: DaemonState, port: int, check_host: bool = True
             pass
 
     return process_request, handler
+
+
+def _captions_page(connection: ServerConnection) -> Response:
+    """The live captions page: one HTML file, scripts inline, talking only to this daemon."""
+    page = (resources.files("stenod") / "data" / "captions.html").read_bytes()
+    response = connection.respond(http.HTTPStatus.OK, "")
+    response.body = page
+    del response.headers["Content-Length"], response.headers["Content-Type"]
+    response.headers["Content-Length"] = str(len(page))
+    response.headers["Content-Type"] = "text/html; charset=utf-8"
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 def _hello(state: DaemonState, sample_rate: int = 16000, stream: str = "") -> Hello:

@@ -30,14 +30,16 @@ class TypingError(RuntimeError):
 
 
 def _run(argv: list[str], stdin: str | None = None, capture: bool = False,
-         env: dict[str, str] | None = None) -> str:
+         env: dict[str, str] | None = None, serves: bool = False) -> str:
+    """Run a tool; ``serves``: it leaves a child behind holding the clipboard, so its output is not read."""
     try:
         done = subprocess.run(argv, input=stdin, text=True, timeout=TIMEOUT, env=env,
-                              stdout=subprocess.PIPE if capture else subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL if serves else subprocess.PIPE)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise TypingError(f"{argv[0]} failed: {exc}") from None
     if done.returncode:
-        raise TypingError(f"{argv[0]} exited {done.returncode}: {done.stderr.strip()[-300:]}")
+        raise TypingError(f"{argv[0]} exited {done.returncode}: {(done.stderr or '').strip()[-300:]}")
     return done.stdout if capture else ""
 
 
@@ -195,11 +197,11 @@ class Paste(Backend):
             previous: str | None = _run(read, capture=True)
         except TypingError:
             previous = None  # empty, or not text: nothing to put back
-        _run(copy, stdin=text)
+        _run(copy, stdin=text, serves=True)
         sender.chord(self.chord_keys)
         time.sleep(self.settle_s)  # the window reads the clipboard after the chord arrives
         if previous is not None:
-            _run(copy, stdin=previous)
+            _run(copy, stdin=previous, serves=True)
 
 
 class Stdout(Backend):

@@ -1,0 +1,307 @@
+"""Clients without a desktop: the typing joiner, backend choice, tail, control, and reconnection.
+
+Reconnection runs against real daemons: a TCP relay between client and daemon is cut while the daemon
+goes on speaking, and a daemon is restarted under a running ``stenod tail``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from websockets.sync.client import connect
+
+from stenod.core.events import Event, Final, Partial, SpeechEnd
+from stenod_clients.connection import Backoff, Subscription
+from stenod_clients.tail import render
+from stenod_clients.typing import backends
+from stenod_clients.typing.joiner import Joiner
+from test_daemon import Daemon, _free_port, _valid
+
+
+def _final(uid: int, text: str) -> Final:
+    return Final(seq=uid * 10, emitted_at=0.0, audio_ms=0, utterance_id=uid, text=text, raw=text, words=(),
+                 language="en", start_ms=0, end_ms=0)
+
+
+def _partial(uid: int, stable_text: str, stable: str = "", unstable: str = "") -> Partial:
+    return Partial(seq=uid * 10 + 1, emitted_at=0.0, audio_ms=0, utterance_id=uid, revision=1, stable=stable,
+                   unstable=unstable, stable_text=stable_text, start_ms=0, end_ms=0)
+
+
+def _end(uid: int) -> SpeechEnd:
+    return SpeechEnd(seq=uid * 10 + 2, emitted_at=0.0, audio_ms=0, utterance_id=uid, start_ms=0, end_ms=0)
+
+
+def _typed(joiner: Joiner, events: list[Event]) -> str:
+    return "".join(joiner.feed(e) for e in events)
+
+
+def test_finals_are_joined_the_way_a_person_types_them() -> None:
+    events = [_final(1, "Hello there."), _end(1), _final(2, "How are you?"), _end(2), _final(3, ", and you."),
+              _end(3), _final(4, "Dear Sam,\n"), _end(4), _final(5, "Thanks."), _end(5)]
+    assert _typed(Joiner(), events) == "Hello there. How are you?, and you. Dear Sam,\nThanks."
+
+
+def test_only_finals_are_typed_unless_live() -> None:
+    events = [_partial(1, "So I", "so I", "think"), _partial(1, "So I think the", "so I think the", "cat"),
+              _final(1, "So I think the cat sat."), _end(1)]
+    assert [Joiner().feed(e) for e in events][:2] == ["", ""]
+    live = Joiner(live=True)
+    assert [live.feed(e) for e in events] == ["So I", " think the", " cat sat.", ""]
+
+
+def test_live_typing_never_types_the_unstable_tail_or_takes_anything_back() -> None:
+    live = Joiner(live=True)
+    typed = _typed(live, [_final(1, "First."), _end(1), _partial(2, "", "", "maybe words"),
+                          _partial(2, "Second", "second", "thing"), _partial(2, "Second", "second", "thang"),
+                          _final(2, "Second thing."), _end(2)])
+    assert typed == "First. Second thing."
+
+
+def test_a_replayed_or_repeated_final_is_not_typed_twice() -> None:
+    joiner = Joiner()
+    assert joiner.feed(_final(1, "Once.")) == "Once."
+    assert joiner.feed(_final(1, "Once.")) == ""
+
+
+def test_the_backend_choice_follows_the_session(monkeypatch) -> None:
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    assert backends.preference() == []
+    with pytest.raises(backends.TypingError, match="--check"):
+        backends.choose("auto")
+    assert backends.choose("stdout").name == "stdout"
+    with pytest.raises(backends.TypingError, match="unknown backend"):
+        backends.choose("telepathy")
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
+    monkeypatch.setenv("XDG_CURRENT_DESKTOP", "GNOME")
+    assert backends.preference()[0] == "wtype"
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))  # no desktop tools at all
+    problems = dict(backends.check())
+    assert "not installed" in problems["wtype"] and "not installed" in problems["xdotool"]
+    assert problems["stdout"] == ""
+    monkeypatch.setattr(backends.shutil, "which", lambda tool: f"/usr/bin/{tool}")
+    assert "virtual-keyboard" in backends.Wtype().problem()
+    with pytest.raises(backends.TypingError, match="wtype cannot type here: GNOME"):
+        backends.choose("wtype")
+
+
+def test_type_check_without_a_session_says_why_each_backend_cannot_type(tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    out = subprocess.run([sys.executable, "-m", "stenod", "type", "--check"], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 1
+    assert "xdotool" in out.stdout and "DISPLAY is unset" in out.stdout
+    assert "stdout   works" in out.stdout and "auto picks: none" in out.stdout
+    refused = subprocess.run([sys.executable, "-m", "stenod", "type"], env=env, capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode == 2 and "no typing backend works here" in refused.stderr
+
+
+def test_tail_renders_each_style() -> None:
+    final = _final(3, "Line one\nline two")
+    assert render(final, "finals") == "Line one line two"
+    assert render(_partial(3, "So", "so", "what"), "finals") is None
+    assert json.loads(render(final, "json") or "")["text"] == "Line one\nline two"
+    assert "final    #3  Line one" in (render(final, "text") or "")
+    assert render(_partial(3, "So", "so", "what"), "text").endswith("so [what]")  # type: ignore[union-attr]
+
+
+def test_backoff_grows_to_its_cap_and_resets() -> None:
+    backoff = Backoff(first=0.25, most=2.0)
+    delays = [backoff.delay() for _ in range(6)]
+    assert 0.2 <= delays[0] <= 0.3 and all(1.6 <= d <= 2.4 for d in delays[4:])
+    backoff.reset()
+    assert backoff.delay() <= 0.3
+
+
+class Relay:
+    """A TCP relay to the daemon that the test can cut, as a flaky network or a suspended laptop would."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = _free_port()
+        self.loop = asyncio.new_event_loop()
+        self.writers: list[asyncio.StreamWriter] = []
+        self.server: asyncio.Server | None = None
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.call(self._open())
+
+    def call(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
+
+    async def _open(self) -> None:
+        self.server = await asyncio.start_server(self._pipe, "127.0.0.1", self.port)
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self.writers += [writer, up_writer]
+
+        async def copy(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except OSError:
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(copy(reader, up_writer), copy(up_reader, writer))
+
+    async def _cut(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for writer in self.writers:
+            writer.transport.abort()
+        self.writers.clear()
+
+    def cut(self) -> None:
+        """Drop every connection and refuse new ones."""
+        self.call(self._cut())
+
+    def restore(self) -> None:
+        self.call(self._open())
+
+    def close(self) -> None:
+        self.cut()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+def _follow(url: str, events: list[Event], statuses: list[str], stop: threading.Event) -> threading.Thread:
+    async def run() -> None:
+        subscription = Subscription(url, on_status=statuses.append, since=0, backoff=Backoff(0.2, 1.0))
+        async for event in subscription:
+            events.append(event)
+            if stop.is_set():
+                return
+
+    thread = threading.Thread(target=lambda: asyncio.run(run()), daemon=True)
+    thread.start()
+    return thread
+
+
+def _stream_events(url: str) -> list[dict]:
+    """Every event still in the daemon's replay ring, from a fresh subscriber."""
+    with connect(f"{url}/v1/events?since=0") as ws:
+        ws.recv(timeout=10)  # hello
+        out = []
+        try:
+            while True:
+                out.append(json.loads(ws.recv(timeout=1.5)))
+        except TimeoutError:
+            return out
+
+
+def _wait_finished(url: str, timeout: float = 90) -> None:
+    with connect(f"{url}/v1/events?since=0") as ws:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            event = json.loads(ws.recv(timeout=timeout))
+            if event["type"] == "status" and event["state"] == "finished":
+                return
+    pytest.fail("the daemon did not finish its input")
+
+
+def test_a_cut_connection_resumes_without_losing_or_repeating_events(tmp_path, jfk_wav) -> None:
+    daemon = Daemon(tmp_path, "--input", str(jfk_wav))
+    relay = Relay(daemon.port)
+    events: list[Event] = []
+    statuses: list[str] = []
+    stop = threading.Event()
+    try:
+        _follow(f"ws://127.0.0.1:{relay.port}", events, statuses, stop)
+        deadline = time.monotonic() + 60
+        while not any(isinstance(e, Final) for e in events) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        relay.cut()  # the daemon goes on speaking while this subscriber is away
+        time.sleep(3.0)
+        relay.restore()
+        _wait_finished(daemon.url)
+        time.sleep(2.0)
+        truth = [e for e in _stream_events(daemon.url) if e["type"] not in ("hello", "pong")]
+        stop.set()
+    finally:
+        relay.close()
+        daemon.stop()
+    got = [e.to_dict() for e in events if e.type not in ("hello", "pong")]
+    seqs = [e["seq"] for e in got]
+    assert seqs == sorted(set(seqs)), "an event was repeated or came out of order"
+    # Partials queued for a subscriber are coalesced (the newest replaces the older ones); every other
+    # event reaches it exactly once.
+    assert [e for e in got if e["type"] != "partial"] == [e for e in truth if e["type"] != "partial"]
+    assert sum(e.type == "hello" for e in events) >= 2
+    assert any("disconnected" in s for s in statuses)
+    assert sum(e["type"] == "final" for e in truth) >= 2
+
+
+def test_tail_follows_a_restarted_daemon_from_its_first_event(tmp_path, jfk_wav) -> None:
+    (tmp_path / "a").mkdir()
+    first = Daemon(tmp_path / "a", "--input", str(jfk_wav))
+    out_path = tmp_path / "finals.txt"
+    env = {**os.environ, "STENOD_URL": first.url}
+    with out_path.open("w") as out:
+        tail = subprocess.Popen([sys.executable, "-m", "stenod", "tail", "--finals"], env=env, stdout=out,
+                                stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_finished(first.url)
+        time.sleep(1.0)
+        finals_a = [e["text"] for e in _stream_events(first.url) if e["type"] == "final"]
+        assert first.stop() == 0
+        (tmp_path / "b").mkdir()
+        second = Daemon(tmp_path / "b", "--input", str(jfk_wav), port=first.port)  # a new daemon, same port
+        try:
+            _wait_finished(second.url)
+            time.sleep(2.0)
+            finals_b = [e["text"] for e in _stream_events(second.url) if e["type"] == "final"]
+        finally:
+            second.stop()
+    finally:
+        tail.terminate()
+        stderr = tail.communicate(timeout=10)[1]
+    lines = out_path.read_text().splitlines()
+    assert finals_a and finals_b
+    # The tail joined after the first daemon had started: it has the end of run a, then all of run b.
+    assert lines[-len(finals_b):] == [f.replace("\n", " ") for f in finals_b], stderr
+    assert len(lines) <= len(finals_a) + len(finals_b)
+    assert "disconnected" in stderr and "retrying" in stderr
+
+
+def test_pause_resume_and_toggle_from_the_command_line(tmp_path, jfk_wav) -> None:
+    daemon = Daemon(tmp_path, "--input", str(jfk_wav))
+    env = {**os.environ, "STENOD_URL": daemon.url}
+
+    def say(command: str) -> str:
+        out = subprocess.run([sys.executable, "-m", "stenod", command], env=env, capture_output=True, text=True,
+                             timeout=60)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    try:
+        with connect(f"{daemon.url}/v1/events") as watcher:
+            assert json.loads(watcher.recv(timeout=10))["state"] == "listening"
+            assert say("pause") == "paused"
+            assert say("toggle") == "listening"
+            assert say("toggle") == "paused"
+            assert say("resume") == "listening"
+            states = []
+            deadline = time.monotonic() + 10
+            while len(states) < 4 and time.monotonic() < deadline:
+                event = _valid([json.loads(watcher.recv(timeout=10))])[0]
+                if event["type"] == "status":
+                    states.append(event["state"])
+            assert states == ["paused", "listening", "paused", "listening"]
+    finally:
+        daemon.stop()
+    bad = subprocess.run([sys.executable, "-m", "stenod", "pause"], env={**env, "STENOD_URL": daemon.url},
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "cannot reach the daemon" in bad.stderr
