@@ -81,15 +81,17 @@ class Subscription:
 
     ``hello`` is yielded after every (re)connection, so a client can show the daemon's state; every other
     event is yielded once, in ``seq`` order. ``on_status`` hears about connection changes, for logging.
+    With ``since``, the first connection also replays the events after that ``seq`` still in the daemon's
+    replay ring (``since=0``: all of them); by default it starts with the events to come.
     """
 
     def __init__(self, url: str | None = None, *, on_status: Callable[[str], None] | None = None,
-                 backoff: Backoff | None = None) -> None:
+                 backoff: Backoff | None = None, since: int | None = None) -> None:
         self.url = url or daemon_url()
         self.on_status = on_status or (lambda message: log.info("%s", message))
         self.backoff = backoff or Backoff()
         self.stream = ""
-        self.last_seq: int | None = None
+        self.last_seq: int | None = since
         self.connection: ClientConnection | None = None
 
     async def send(self, message: dict[str, Any]) -> bool:
@@ -105,7 +107,7 @@ class Subscription:
     def _query(self) -> dict[str, Any]:
         if self.last_seq is None:
             return {}
-        return {"since": self.last_seq, "stream": self.stream}
+        return {"since": self.last_seq, **({"stream": self.stream} if self.stream else {})}
 
     async def __aiter__(self) -> AsyncIterator[Event]:
         while True:
