@@ -1,0 +1,322 @@
+"""The clients on a real (virtual) desktop: a dictation spoken into the PulseAudio virtual microphone
+reaches a Tk window through ``stenod type``, a headless Chromium through ``/captions``, and ``stenod tail``.
+
+Xvfb is the X server, the window is a real Tk ``Text`` widget, typing is xdotool's XTest events, and the
+page runs in Debian's Chromium driven by Playwright. The clients are started before the speech, so each
+must show exactly the daemon's finals.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from websockets.sync.client import connect
+
+from stenod.errors import StenodError
+from stenod.evaluation import word_error_rate
+from stenod.pulse import start_pulse
+from test_daemon import JFK, _free_port, _valid
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+DOCS_IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
+SECOND = "the child almost hurt the small dog"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic"]
+
+TEXT_WINDOW = r'''
+import os, sys, tkinter as tk
+out = sys.argv[1]
+root = tk.Tk()
+root.title("stenod test window")
+text = tk.Text(root, width=100, height=12)
+text.pack()
+last = [None]
+def poll():
+    value = text.get("1.0", "end-1c")
+    if value != last[0]:
+        last[0] = value
+        with open(out + ".tmp", "w", encoding="utf-8") as f:
+            f.write(value)
+        os.replace(out + ".tmp", out)
+    root.after(50, poll)
+def focus():
+    root.focus_force()
+    text.focus_set()
+    root.after(500, focus)
+root.after(100, focus)
+poll()
+root.mainloop()
+'''
+
+
+def _save_screenshot(source: Path, name: str) -> None:
+    if os.environ.get("STENOD_UPDATE_SCREENSHOTS") == "1":
+        DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, DOCS_IMAGES / name)
+
+
+@pytest.fixture(scope="module")
+def display(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """An Xvfb server; the environment that reaches it."""
+    if shutil.which("Xvfb") is None or shutil.which("xdotool") is None:
+        pytest.fail("Xvfb and xdotool are needed (.ci/run installs xvfb and xdotool)", pytrace=False)
+    read, write = os.pipe()
+    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                              pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        number = pipe.readline().strip()
+    if not number:
+        server.kill()
+        pytest.fail("Xvfb did not start")
+    env = {k: v for k, v in os.environ.items() if k not in ("WAYLAND_DISPLAY", "XDG_CURRENT_DESKTOP")}
+    env["DISPLAY"] = f":{number}"
+    yield env
+    server.terminate()
+    server.wait(timeout=10)
+
+
+class TextWindow:
+    """A Tk window with a text widget that keeps the focus; its text is mirrored into a file."""
+
+    def __init__(self, env: dict[str, str], tmp_path: Path) -> None:
+        self.path = tmp_path / "window.txt"
+        self.proc = subprocess.Popen([sys.executable, "-c", TEXT_WINDOW, str(self.path)], env=env)
+        deadline = time.monotonic() + 20
+        while not self.path.exists():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.close()
+                pytest.fail("the Tk window did not open")
+            time.sleep(0.05)
+        time.sleep(0.6)  # focused
+
+    @property
+    def text(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+    def settled(self, timeout: float = 20.0, quiet: float = 1.5) -> str:
+        """The text once it stopped changing for ``quiet`` seconds."""
+        deadline = time.monotonic() + timeout
+        last, since = self.text, time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            now = self.text
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                break
+        return last
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def test_xdotool_types_unicode_and_line_breaks(display, tmp_path) -> None:
+    from stenod_clients.typing.backends import choose
+
+    window = TextWindow(display, tmp_path)
+    try:
+        os.environ["DISPLAY"], saved = display["DISPLAY"], os.environ.get("DISPLAY")
+        backend = choose("auto")
+        assert backend.name == "xdotool"
+        backend.type("Grüße, naïve café.\nNext line")
+        assert window.settled(quiet=0.5) == "Grüße, naïve café.\nNext line"
+    finally:
+        _restore_display(saved)
+        window.close()
+
+
+def test_paste_types_through_the_clipboard_and_puts_it_back(display, tmp_path) -> None:
+    from stenod_clients.typing.backends import Paste
+
+    if shutil.which("xclip") is None:
+        pytest.fail("xclip is needed (.ci/run installs it)", pytrace=False)
+    window = TextWindow(display, tmp_path)
+    try:
+        os.environ["DISPLAY"], saved = display["DISPLAY"], os.environ.get("DISPLAY")
+        subprocess.run(["xclip", "-selection", "clipboard", "-in"], input="what was copied before", text=True,
+                       env=display, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        Paste().type("東京で会いましょう, ça va?")
+        assert window.settled(quiet=0.5) == "東京で会いましょう, ça va?"
+        restored = subprocess.run(["xclip", "-selection", "clipboard", "-out"], env=display, capture_output=True,
+                                  text=True, timeout=10).stdout
+        assert restored == "what was copied before"
+    finally:
+        _restore_display(saved)
+        window.close()
+
+
+def _restore_display(saved: str | None) -> None:
+    if saved is None:
+        os.environ.pop("DISPLAY", None)
+    else:
+        os.environ["DISPLAY"] = saved
+
+
+def test_type_check_reports_the_x11_backends(display) -> None:
+    out = subprocess.run([sys.executable, "-m", "stenod", "type", "--check"], env=display, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "xdotool  works" in out.stdout and "auto picks: xdotool" in out.stdout
+    assert "wtype    no: " in out.stdout
+
+
+class Session:
+    """What every client made of one dictation."""
+
+    truth: list[dict]
+    typed: str
+    tail_finals: list[str]
+    tail_json: list[dict]
+    page_finals: list[str]
+    page_partials: int
+    page_state: str
+    screenshot: Path
+
+
+def _wait_health(url: str, subscribers: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if json.load(response)["subscribers"] >= subscribers:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"fewer than {subscribers} subscribers connected")
+
+
+@pytest.fixture(scope="module")
+def session(display, eval_dir, tmp_path_factory) -> Iterator[Session]:
+    from playwright.sync_api import sync_playwright
+
+    tmp = tmp_path_factory.mktemp("desktop")
+    try:
+        pulse, env = start_pulse(tmp / "xdg")
+    except StenodError as exc:
+        pytest.fail(f"{exc} (.ci/run installs them)", pytrace=False)
+    env = {**env, "DISPLAY": display["DISPLAY"], "XDG_CONFIG_HOME": str(tmp / "config")}
+    env.pop("WAYLAND_DISPLAY", None)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env["STENOD_URL"] = f"ws://127.0.0.1:{port}"
+    procs: list[subprocess.Popen] = []
+    daemon = subprocess.Popen([sys.executable, "-m", "stenod", "run", "--device", "pulse", "--listen",
+                               f"127.0.0.1:{port}"], env=env, stderr=subprocess.DEVNULL)
+    procs.append(daemon)
+    window = TextWindow(display, tmp)
+    result = Session()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+                                             args=CHROMIUM_FLAGS)
+        try:
+            _wait_health(url, 0, timeout=120)
+            tail_finals = (tmp / "finals.txt").open("w")
+            tail_json = (tmp / "events.jsonl").open("w")
+            procs += [
+                subprocess.Popen([sys.executable, "-m", "stenod", "type", "--backend", "xdotool"], env=env),
+                subprocess.Popen([sys.executable, "-m", "stenod", "tail", "--finals"], env=env, stdout=tail_finals),
+                subprocess.Popen([sys.executable, "-m", "stenod", "tail", "--json"], env=env, stdout=tail_json),
+            ]
+            page = browser.new_page(viewport={"width": 1280, "height": 400})
+            page.goto(f"{url}/captions?lines=20&fade=0&size=34")
+            truth: list[dict] = []
+            with connect(f"ws://127.0.0.1:{port}/v1/events") as ws:
+                ws.recv(timeout=10)
+                _wait_health(url, 5)
+                reader = threading.Thread(target=_read_all, args=(ws, truth), daemon=True)
+                reader.start()
+                for name in ("whisper_jfk.wav", "sb_spk1_snt1.wav"):
+                    subprocess.run(["paplay", str(eval_dir / "utterances" / "en" / name)], env=env, check=True,
+                                   timeout=120)
+                    time.sleep(1.0)
+                _wait_quiet(truth)
+            result.truth = _valid(truth)
+            result.typed = window.settled()
+            page.wait_for_timeout(500)
+            result.page_finals = page.eval_on_selector_all(".final", "lines => lines.map(l => l.textContent)")
+            result.page_partials = page.locator(".partial").count()
+            result.page_state = page.evaluate("document.body.dataset.state")
+            ARTIFACTS.mkdir(exist_ok=True)
+            result.screenshot = ARTIFACTS / "captions-page.png"
+            page.screenshot(path=str(result.screenshot), omit_background=True)
+        finally:
+            browser.close()
+            for proc in procs[1:]:
+                proc.terminate()
+            for proc in procs[1:]:
+                proc.wait(timeout=10)
+            daemon.terminate()
+            daemon.wait(timeout=30)
+            window.close()
+            pulse.terminate()
+            pulse.wait(timeout=10)
+    tail_finals.close()
+    tail_json.close()
+    result.tail_finals = (tmp / "finals.txt").read_text().splitlines()
+    result.tail_json = [json.loads(line) for line in (tmp / "events.jsonl").read_text().splitlines()]
+    yield result
+
+
+def _read_all(ws, out: list[dict]) -> None:
+    try:
+        while True:
+            out.append(json.loads(ws.recv()))
+    except Exception:  # closed: the test looks at what arrived
+        pass
+
+
+def _wait_quiet(events: list[dict], quiet: float = 3.0, timeout: float = 60) -> None:
+    """Until every utterance is closed and nothing came for ``quiet`` seconds."""
+    deadline = time.monotonic() + timeout
+    count, since = len(events), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        if len(events) != count:
+            count, since = len(events), time.monotonic()
+        starts = sum(e["type"] == "speech_start" for e in events)
+        ends = sum(e["type"] == "speech_end" for e in events)
+        if starts == ends and time.monotonic() - since >= quiet:
+            return
+
+
+def _finals(session: Session) -> list[str]:
+    return [e["text"] for e in session.truth if e["type"] == "final"]
+
+
+def test_the_dictation_was_heard(session) -> None:
+    finals = _finals(session)
+    assert len(finals) >= 2
+    assert word_error_rate([f"{JFK} {SECOND}"], [" ".join(finals)]) <= 0.15
+
+
+def test_stenod_type_typed_the_finals_into_the_window(session) -> None:
+    assert session.typed == " ".join(_finals(session))
+
+
+def test_stenod_tail_wrote_each_final_once(session) -> None:
+    assert session.tail_finals == [f.replace("\n", " ") for f in _finals(session)]
+    events = _valid([e for e in session.tail_json if e["type"] != "hello"])
+    assert [e for e in events if e["type"] != "partial"] == [e for e in session.truth
+                                                             if e["type"] not in ("partial", "hello")]
+
+
+def test_the_captions_page_showed_every_final(session) -> None:
+    assert session.page_state == "connected"
+    assert session.page_finals == _finals(session)
+    assert session.page_partials == 0  # each utterance's partial line was replaced by its final
+    assert session.screenshot.stat().st_size > 2000
+    _save_screenshot(session.screenshot, "captions-page.png")
+
