@@ -177,6 +177,7 @@ class Session:
 
     truth: list[dict]
     typed: str
+    live: str
     tail_finals: list[str]
     tail_json: list[dict]
     page_finals: list[str]
@@ -225,17 +226,20 @@ def session(display, eval_dir, tmp_path_factory) -> Iterator[Session]:
             _wait_health(url, 0, timeout=120)
             tail_finals = (tmp / "finals.txt").open("w")
             tail_json = (tmp / "events.jsonl").open("w")
+            live_out = (tmp / "live.txt").open("w")
             procs += [
                 subprocess.Popen([sys.executable, "-m", "stenod", "type", "--backend", "xdotool"], env=env),
                 subprocess.Popen([sys.executable, "-m", "stenod", "tail", "--finals"], env=env, stdout=tail_finals),
                 subprocess.Popen([sys.executable, "-m", "stenod", "tail", "--json"], env=env, stdout=tail_json),
+                subprocess.Popen([sys.executable, "-m", "stenod", "type", "--live", "--backend", "stdout"], env=env,
+                                 stdout=live_out),
             ]
             page = browser.new_page(viewport={"width": 1280, "height": 400})
             page.goto(f"{url}/captions?lines=20&fade=0&size=34")
             truth: list[dict] = []
             with connect(f"ws://127.0.0.1:{port}/v1/events") as ws:
                 ws.recv(timeout=10)
-                _wait_health(url, 5)
+                _wait_health(url, 6)
                 reader = threading.Thread(target=_read_all, args=(ws, truth), daemon=True)
                 reader.start()
                 for name in ("whisper_jfk.wav", "sb_spk1_snt1.wav"):
@@ -265,6 +269,8 @@ def session(display, eval_dir, tmp_path_factory) -> Iterator[Session]:
             pulse.wait(timeout=10)
     tail_finals.close()
     tail_json.close()
+    live_out.close()
+    result.live = (tmp / "live.txt").read_text()
     result.tail_finals = (tmp / "finals.txt").read_text().splitlines()
     result.tail_json = [json.loads(line) for line in (tmp / "events.jsonl").read_text().splitlines()]
     yield result
@@ -304,6 +310,12 @@ def test_the_dictation_was_heard(session) -> None:
 
 def test_stenod_type_typed_the_finals_into_the_window(session) -> None:
     assert session.typed == " ".join(_finals(session))
+
+
+def test_live_typing_ends_with_the_same_text_as_typing_finals(session) -> None:
+    assert session.live == " ".join(_finals(session))
+    early = [e for e in session.truth if e["type"] == "partial" and e["stable_text"]]
+    assert early, "no words were committed before the finals"
 
 
 def test_stenod_tail_wrote_each_final_once(session) -> None:

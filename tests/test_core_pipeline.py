@@ -320,7 +320,7 @@ def test_the_stable_text_only_grows_and_the_final_starts_with_it(words: list[str
 
 
 def test_partials_announce_cleaned_stable_text() -> None:
-    words = "um so I I think the cat sat on the mat and then it slept".split()
+    words = ["um", "so", "I", "I", "think", "the", "cat", "sat", "on", "the", "mat", "and", "then", "it", "slept"]
     script = [ScriptWord(w, 0.5 + 0.3 * i, 0.75 + 0.3 * i) for i, w in enumerate(words)]
     audio = np.concatenate([np.zeros(8000, np.float32), _tone(0.4 + 0.3 * len(words)), np.zeros(16000, np.float32)])
     events = run_fast(audio, FakeRecognizer(script), LoudIsSpeech()).events

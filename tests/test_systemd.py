@@ -15,26 +15,33 @@ from stenod.install import install_user, unit_text
 from stenod.notify import notify, watchdog_interval
 
 
-def test_the_unit_verifies(tmp_path) -> None:
+@pytest.mark.parametrize("name", ["stenod.service", "stenod-type.service", "stenod-captions.service"])
+def test_the_units_verify(tmp_path, name: str) -> None:
     if shutil.which("systemd-analyze") is None:
         pytest.fail("systemd-analyze not found", pytrace=False)
     stenod = str(Path(sys.executable).with_name("stenod"))
-    unit = tmp_path / "stenod.service"
-    unit.write_text(unit_text(stenod))
+    unit = tmp_path / name
+    unit.write_text(unit_text(stenod, name))
     runtime = tmp_path / "run"
     runtime.mkdir(mode=0o700)
     result = subprocess.run(["systemd-analyze", "--user", "verify", str(unit)], capture_output=True, text=True,
                             env={**os.environ, "XDG_RUNTIME_DIR": str(runtime)})
     assert result.returncode == 0, result.stderr
     text = unit.read_text()
-    assert f"ExecStart={stenod} run" in text and "Type=notify" in text and "WatchdogSec=" in text
+    assert (Path(__file__).resolve().parents[1] / "systemd" / name).read_text() == unit_text("@STENOD@", name)
+    if name == "stenod.service":
+        assert f"ExecStart={stenod} run" in text and "Type=notify" in text and "WatchdogSec=" in text
+    else:
+        assert "PartOf=graphical-session.target" in text and "After=graphical-session.target stenod.service" in text
+        assert "WantedBy=graphical-session.target" in text and f"ExecStart={stenod} " in text
 
 
 def test_install_writes_the_unit_where_systemd_looks(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
-    path = install_user(enable=False)
-    assert path == tmp_path / "systemd" / "user" / "stenod.service"
-    assert "@STENOD@" not in path.read_text()
+    paths = install_user(enable=False, clients=("type", "captions"))
+    folder = tmp_path / "systemd" / "user"
+    assert paths == [folder / "stenod.service", folder / "stenod-type.service", folder / "stenod-captions.service"]
+    assert all("@STENOD@" not in path.read_text() for path in paths)
 
 
 def _receiver(address: str) -> socket.socket:

@@ -196,8 +196,11 @@ def cmd_devices(args: argparse.Namespace) -> int:
 def cmd_install(args: argparse.Namespace) -> int:
     from stenod.install import install_user
 
-    path = install_user(enable=not args.no_enable)
-    print(f"installed {path}" + ("" if args.no_enable else "; enabled and started (journalctl --user -u stenod -f)"))
+    paths = install_user(enable=not args.no_enable, clients=tuple(args.client))
+    for path in paths:
+        print(f"installed {path}")
+    if not args.no_enable:
+        print("enabled and started (journalctl --user -u stenod -f)")
     return 0
 
 
@@ -280,7 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("install", help="install the systemd user unit and enable it")
     p.add_argument("--user", action="store_true", required=True, help="as a user service (the only kind)")
-    p.add_argument("--no-enable", action="store_true", help="only write the unit file")
+    p.add_argument("--no-enable", action="store_true", help="only write the unit files")
+    p.add_argument("--client", action="append", default=[], choices=["type", "captions"],
+                   help="also install a client's unit (repeatable): type, captions")
     p.set_defaults(func=cmd_install)
 
     p = sub.add_parser("devices", help="list audio input devices")
