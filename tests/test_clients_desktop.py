@@ -332,3 +332,42 @@ def test_the_captions_page_showed_every_final(session) -> None:
     assert session.screenshot.stat().st_size > 2000
     _save_screenshot(session.screenshot, "captions-page.png")
 
+
+
+def test_the_captions_page_follows_a_restarted_daemon(tmp_path, jfk_wav) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from test_clients import _stream_events, _wait_finished
+    from test_daemon import Daemon
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = Daemon(tmp_path / "a", "--input", str(jfk_wav))
+    second = None
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+                                             args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{first.port}/captions?lines=50&fade=0")
+            _wait_finished(first.url)
+            page.wait_for_timeout(1500)
+            before = [e["text"] for e in _stream_events(first.url) if e["type"] == "final"]
+            first.stop()
+            page.wait_for_function("document.body.dataset.state === 'disconnected'", timeout=10000)
+            assert page.inner_text("#state") == "reconnecting…"
+            second = Daemon(tmp_path / "b", "--input", str(jfk_wav), port=first.port)
+            _wait_finished(second.url)
+            page.wait_for_timeout(1500)
+            truth = [e["text"] for e in _stream_events(second.url) if e["type"] == "final"]
+            shown = page.eval_on_selector_all(".final", "lines => lines.map(l => l.textContent)")
+            assert page.evaluate("document.body.dataset.state") == "connected"
+        finally:
+            browser.close()
+            first.stop()
+            if second is not None:
+                second.stop()
+    # the end of the first run (the page opened while it was speaking), then all of the second, none twice
+    assert truth and shown[-len(truth):] == truth
+    seen_before = shown[:-len(truth)]
+    assert seen_before and seen_before == before[len(before) - len(seen_before):]
