@@ -54,8 +54,10 @@ def cmd_control(args: argparse.Namespace) -> int:
 def cmd_captions(args: argparse.Namespace) -> int:
     try:
         from stenod_clients.captions.overlay import main as overlay_main
-    except ImportError as exc:
+    except ModuleNotFoundError as exc:
         raise StenodError(f"the captions overlay needs PySide6: pip install 'stenod[overlay]' ({exc})") from None
+    except ImportError as exc:  # a Qt library missing, or unusable bindings
+        raise StenodError(f"the captions overlay cannot start: {exc}") from None
     return overlay_main(args)
 
 

@@ -1,0 +1,231 @@
+"""The captions overlay: ``CaptionModel``'s rules, and the real window following a real daemon offscreen."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from stenod.core.events import Final, Hello, Partial, SpeechEnd, SpeechStart
+from stenod_clients.captions.model import FINAL, PARTIAL, CaptionModel, Line
+from test_daemon import Daemon
+
+if TYPE_CHECKING:
+    from PySide6.QtGui import QImage
+    from PySide6.QtWidgets import QApplication
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+DOCS_IMAGE = Path(__file__).resolve().parents[1] / "docs" / "images" / "captions-overlay.png"
+
+
+# CaptionModel, with a plain float clock -------------------------------------------------------------------
+
+
+def partial(utterance: int, stable: str, unstable: str) -> Partial:
+    return Partial(seq=1, emitted_at=0.0, audio_ms=0, utterance_id=utterance, revision=1, stable=stable,
+                   unstable=unstable, start_ms=0, end_ms=0)
+
+
+def final(utterance: int, text: str) -> Final:
+    return Final(seq=1, emitted_at=0.0, audio_ms=0, utterance_id=utterance, text=text, raw=text, words=(),
+                 language="en", start_ms=0, end_ms=0)
+
+
+def speech_end(utterance: int, discarded: str = "") -> SpeechEnd:
+    return SpeechEnd(seq=1, emitted_at=0.0, audio_ms=0, utterance_id=utterance, start_ms=0, end_ms=0,
+                     discarded=discarded)
+
+
+def texts(model: CaptionModel, now: float) -> list[tuple[str, str]]:
+    return [(line.kind, line.text) for line in model.visible(now)]
+
+
+def test_a_partial_is_replaced_in_place_and_its_final_takes_its_place() -> None:
+    model = CaptionModel(lines=2)
+    model.feed(SpeechStart(seq=1, emitted_at=0.0, audio_ms=0, utterance_id=1, start_ms=0), 0.0)
+    assert model.visible(0.0) == []
+    model.feed(partial(1, "", "And so"), 0.1)
+    model.feed(partial(1, "And so", "my fellow"), 0.2)
+    assert model.visible(0.2) == [Line("And so my fellow", PARTIAL, 1.0, "And so", "my fellow")]
+    model.feed(final(1, "And so my fellow Americans."), 0.3)
+    assert texts(model, 0.3) == [(FINAL, "And so my fellow Americans.")]
+    model.feed(speech_end(1), 0.3)
+    model.feed(partial(2, "Ask", "not"), 0.4)
+    assert texts(model, 0.4) == [(FINAL, "And so my fellow Americans."), (PARTIAL, "Ask not")]
+    assert model.visible(0.4)[-1].stable == "Ask" and model.visible(0.4)[-1].unstable == "not"
+
+
+def test_finals_are_appended_and_only_the_last_lines_are_kept() -> None:
+    model = CaptionModel(lines=2)
+    for i, text in enumerate(["One.", "Two.", "Three."], start=1):
+        model.feed(final(i, text), float(i))
+    assert texts(model, 3.0) == [(FINAL, "Two."), (FINAL, "Three.")]
+    model.feed(final(4, "  "), 4.0)  # an empty final adds no line
+    model.feed(final(5, "Five\n lines."), 5.0)
+    assert texts(model, 5.0) == [(FINAL, "Three."), (FINAL, "Five lines.")]
+
+
+def test_finals_fade_linearly_after_fade_seconds_then_disappear() -> None:
+    model = CaptionModel(lines=3, fade=8.0, fade_out=1.0)
+    model.feed(final(1, "Old."), 10.0)
+    model.feed(final(2, "New."), 14.0)
+    assert [line.opacity for line in model.visible(18.0)] == [1.0, 1.0]
+    assert [line.opacity for line in model.visible(18.25)] == pytest.approx([0.75, 1.0])
+    assert [line.opacity for line in model.visible(18.5)] == pytest.approx([0.5, 1.0])
+    assert texts(model, 19.0) == [(FINAL, "New.")]
+    assert model.changes_with_time(19.0)
+    model.feed(partial(3, "", "still talking"), 30.0)
+    assert model.visible(30.0) == [Line("still talking", PARTIAL, 1.0, "", "still talking")]  # partials never fade
+    assert not model.changes_with_time(30.0)
+    assert texts(model, 10.0) == [(PARTIAL, "still talking")]  # a faded line does not come back
+
+
+def test_a_discarded_utterance_s_partial_disappears() -> None:
+    model = CaptionModel()
+    model.feed(final(1, "Kept."), 0.0)
+    model.feed(partial(2, "", "uh"), 1.0)
+    model.feed(speech_end(2, discarded="too_short"), 1.5)
+    assert texts(model, 1.5) == [(FINAL, "Kept.")]
+    model.feed(partial(3, "", "hmm"), 2.0)
+    model.feed(speech_end(2), 2.0)  # an older utterance's end leaves the current partial alone
+    assert texts(model, 2.0)[-1] == (PARTIAL, "hmm")
+    model.feed(Hello(seq=9, emitted_at=0.0, audio_ms=0, protocol=1, server="stenod", model="tiny.en",
+                     language="en", sample_rate=16000, state="listening"), 3.0)
+    assert texts(model, 3.0) == [(FINAL, "Kept.")]  # a reconnection: the daemon may have restarted
+
+
+def test_lines_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        CaptionModel(lines=0)
+
+
+# The overlay window, offscreen, following a real daemon ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def qapp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QApplication]:
+    """A QApplication on Qt's offscreen platform, with one 1280×720 screen."""
+    screens = tmp_path_factory.mktemp("qt") / "screens.json"
+    screens.write_text(json.dumps({"screens": [{"name": "desktop", "x": 0, "y": 0, "width": 1280, "height": 720,
+                                                "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}]}))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("QT_QPA_PLATFORM", f"offscreen:configfile={screens}")
+        from PySide6.QtWidgets import QApplication
+
+        yield QApplication.instance() or QApplication(["stenod-captions-test"])
+
+
+def _finals_of(url: str, into: list[str], done: threading.Event, timeout: float = 60) -> None:
+    """The ground truth: every final of the daemon's stream (replayed from the start) until it finishes."""
+    deadline = time.monotonic() + timeout
+    try:
+        with connect(f"{url}/v1/events?since=0") as ws:
+            while time.monotonic() < deadline:
+                try:
+                    event = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+                except (TimeoutError, ConnectionClosed):
+                    return
+                if event["type"] == "final":
+                    into.append(event["text"])
+                elif event["type"] == "status" and event["state"] == "finished":
+                    return
+    finally:
+        done.set()
+
+
+def _visible_pixels(image: QImage) -> tuple[int, int]:
+    """How many pixels are not fully transparent, and how many distinct colours there are."""
+    opaque, colours = 0, set()
+    for y in range(0, image.height(), 2):
+        for x in range(0, image.width(), 2):
+            pixel = image.pixelColor(x, y)
+            if pixel.alpha() > 0:
+                opaque += 1
+                colours.add(pixel.rgba())
+    return opaque, len(colours)
+
+
+def _on_a_desktop(window_image: QImage, screen: tuple[int, int], at: tuple[int, int]) -> QImage:
+    """The overlay as it appears on a screen: drawn over a neutral gradient where the window sits."""
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QColor, QImage, QLinearGradient, QPainter
+
+    desktop = QImage(screen[0], screen[1], QImage.Format.Format_ARGB32_Premultiplied)
+    painter = QPainter(desktop)
+    gradient = QLinearGradient(0, 0, screen[0], screen[1])
+    gradient.setColorAt(0.0, QColor(92, 118, 140))
+    gradient.setColorAt(0.55, QColor(150, 160, 150))
+    gradient.setColorAt(1.0, QColor(214, 196, 160))
+    painter.fillRect(desktop.rect(), gradient)
+    painter.drawImage(QPoint(*at), window_image)
+    painter.end()
+    return desktop
+
+
+def test_the_overlay_shows_a_real_daemon_s_finals(qapp: QApplication, tmp_path: Path, jfk_wav: Path) -> None:
+    from stenod_clients.captions.overlay import CaptionsWindow, EventFeed, Options
+
+    lines = 3
+    daemon = Daemon(tmp_path, "--input", str(jfk_wav))
+    truth: list[str] = []
+    finished = threading.Event()
+    statuses: list[str] = []
+    window = CaptionsWindow(Options(lines=lines, fade=300.0))
+    feed = EventFeed(daemon.url, since=0, on_status=statuses.append)
+    feed.received.connect(window.feed)
+    live: QImage | None = None  # a moment with finals and a partial, for the docs' picture
+    try:
+        window.show()
+        feed.start()
+        threading.Thread(target=_finals_of, args=(daemon.url, truth, finished), daemon=True).start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            qapp.processEvents()
+            last = window.shown[-1] if window.shown else None
+            if (last and last.kind == PARTIAL and last.stable and 0 < len(last.unstable.split()) <= 4
+                    and window.shown[0].kind == FINAL):
+                live = window.grab().toImage()
+            if finished.is_set() and truth and window.caption_text().splitlines() == truth[-lines:]:
+                break
+            time.sleep(0.02)
+        qapp.processEvents()
+        shown = window.caption_text()
+        grab = window.grab().toImage()
+        screen = window.screen().availableGeometry()
+        geometry = window.geometry()
+    finally:
+        feed.stop()
+        window.close()
+        code = daemon.stop()
+        log = daemon.proc.stderr.read()
+        daemon.proc.stdout.close()
+        daemon.proc.stderr.close()
+
+    assert code == 0, log[-2000:]
+    assert finished.is_set() and truth, "the daemon sent no final"
+    assert shown.splitlines() == truth[-lines:], f"the overlay shows {shown!r}; the daemon's finals: {truth}"
+    assert "country" in shown.lower()
+    assert window.accessibleDescription() == shown
+    assert any(s.startswith(f"connected to {daemon.url}") for s in statuses), statuses
+    assert geometry.width() == pytest.approx(screen.width() * 0.7, abs=2)
+    assert abs(geometry.center().x() - screen.center().x()) <= 2 and geometry.center().y() > screen.center().y()
+
+    opaque, colours = _visible_pixels(grab)
+    assert opaque > grab.width() * grab.height() // 4 // 20, "the grab is (nearly) blank"
+    assert colours > 10, "the grab has no text on its backdrop"
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert grab.save(str(ARTIFACTS / "captions-overlay-window.png"))
+    picture = _on_a_desktop(live or grab, (screen.width(), screen.height()), (geometry.x(), geometry.y()))
+    assert picture.save(str(ARTIFACTS / "captions-overlay.png"))
+    if os.environ.get("STENOD_UPDATE_SCREENSHOTS") == "1":
+        DOCS_IMAGE.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ARTIFACTS / "captions-overlay.png", DOCS_IMAGE)
