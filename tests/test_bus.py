@@ -54,3 +54,14 @@ def test_since_replays_from_the_ring() -> None:
     assert [e["seq"] for e in bus.subscribe(since=3).queue] == [4, 5]
     assert [e["seq"] for e in bus.subscribe(since=0).queue] == [3, 4, 5]  # older ones are gone
     assert not bus.subscribe().queue
+
+
+def test_a_long_replay_is_trimmed_so_catching_up_never_counts_as_too_slow() -> None:
+    bus = EventBus(replay=1000, max_finals=10)
+    for i in range(1, 101):
+        bus.publish(_final(i, f"final {i}"))
+    late = bus.subscribe(since=0)
+    assert not late.dropped
+    assert [e["seq"] for e in late.queue] == list(range(96, 101))  # the newest half of what it may owe
+    bus.publish(_final(101, "final 101"))
+    assert not late.dropped and late.queue[-1]["seq"] == 101

@@ -305,3 +305,53 @@ def test_pause_resume_and_toggle_from_the_command_line(tmp_path, jfk_wav) -> Non
     bad = subprocess.run([sys.executable, "-m", "stenod", "pause"], env={**env, "STENOD_URL": daemon.url},
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "cannot reach the daemon" in bad.stderr
+
+
+def _fake_tools(folder: Path, *names: str) -> Path:
+    """Stand-ins for Wayland and uinput tools that cannot run here: each logs its arguments and input."""
+    folder.mkdir(exist_ok=True)
+    log = folder / "calls.log"
+    for name in names:
+        tool = folder / name
+        tool.write_text(f'#!/bin/sh\n{{ echo "{name} $*"; [ -t 0 ] || cat; echo; }} >> "{log}"\n'
+                        + ('printf "old clipboard"\n' if name == "wl-paste" else ""))
+        tool.chmod(0o755)
+    return log
+
+
+def test_wayland_backends_run_their_tools_with_the_right_arguments(tmp_path, monkeypatch) -> None:
+    log = _fake_tools(tmp_path / "bin", "wtype", "ydotool", "wl-copy", "wl-paste")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-1")
+    monkeypatch.setenv("XDG_CURRENT_DESKTOP", "sway")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    (tmp_path / "ydotool.sock").touch()
+    monkeypatch.setenv("YDOTOOL_SOCKET", str(tmp_path / "ydotool.sock"))
+    assert backends.choose("auto").name == "wtype"
+    backends.choose("wtype").type("-not an option")
+    backends.choose("ydotool").type("It’s “quoted” — fine…")
+    with pytest.raises(backends.TypingError, match="ASCII"):
+        backends.choose("ydotool").type("東京")
+    backends.Paste(settle_s=0).type("東京")
+    calls = log.read_text()
+    assert "wtype -- -not an option" in calls
+    assert "ydotool type --key-delay 4 --key-hold 8 --file -\nIt's \"quoted\" - fine..." in calls
+    assert "wl-copy \n東京" in calls and "wtype -M ctrl v -m ctrl" in calls
+    assert calls.rstrip().endswith("old clipboard")  # the previous clipboard is put back
+
+
+def test_a_joiner_resets_when_the_daemon_restarts() -> None:
+    from stenod.core.events import Hello
+
+    def hello(stream: str) -> Hello:
+        return Hello(seq=0, emitted_at=0.0, audio_ms=0, protocol=1, server="stenod", model="tiny.en",
+                     language="en", sample_rate=16000, state="listening", stream=stream)
+
+    live = Joiner(live=True)
+    typed = _typed(live, [hello("a"), _partial(1, "Half of a"), hello("b"), _partial(1, "New"),
+                          _final(1, "New start."), _end(1)])
+    assert typed == "Half of a New start."
+    assert Joiner().feed(_final(1, 'He said "stop"')) == 'He said "stop"'
+    joiner = Joiner()
+    joiner.feed(_final(1, "One."))
+    assert joiner.feed(_final(2, '"Two."')) == ' "Two."'  # an opening quote gets its space

@@ -303,16 +303,18 @@ def test_a_failing_final_is_not_retried_for_the_same_audio() -> None:
 
 
 SPOKEN = ("hello", "um", "uh", "new", "line", "comma", "period", "the", "the", "I", "I", "think", "so", "question",
-          "mark", "literal", "paragraph", "well")
+          "mark", "literal", "paragraph", "well", "cat")
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.sampled_from(SPOKEN), min_size=1, max_size=14), st.booleans())
-def test_the_stable_text_only_grows_and_the_final_starts_with_it(words: list[str], spoken: bool) -> None:
+@given(st.lists(st.sampled_from(SPOKEN), min_size=1, max_size=14), st.booleans(), st.booleans())
+def test_the_stable_text_only_grows_and_the_final_starts_with_it(words: list[str], spoken: bool,
+                                                                 replace: bool) -> None:
     """Clean-up that depends on later words (fillers, stutters, "new line") never rewrites announced text."""
     script = [ScriptWord(w, 0.5 + 0.25 * i, 0.7 + 0.25 * i) for i, w in enumerate(words)]
     audio = np.concatenate([np.zeros(8000, np.float32), _tone(0.3 + 0.25 * len(words)), np.zeros(16000, np.float32)])
-    config = PipelineConfig(cleanup=CleanupConfig(spoken_punctuation=spoken))
+    replacements = {"the cat": "The Cat", "so I think": "IMHO"} if replace else {}
+    config = PipelineConfig(cleanup=CleanupConfig(spoken_punctuation=spoken, replacements=replacements))
     events = run_fast(audio, FakeRecognizer(script), LoudIsSpeech(), config).events
     check_invariants(events)
     for final in (e for e in events if isinstance(e, Final)):

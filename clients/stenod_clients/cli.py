@@ -41,12 +41,17 @@ def cmd_type(args: argparse.Namespace) -> int:
 
 
 def cmd_control(args: argparse.Namespace) -> int:
+    from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
+
+    from stenod.core.events import ProtocolError
     from stenod_clients.connection import control
 
     try:
         state = asyncio.run(control(args.command, args.url))
-    except (OSError, TimeoutError) as exc:
-        raise StenodError(f"cannot reach the daemon: {exc}") from None
+    except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
+        raise StenodError(f"cannot reach the daemon: {exc or type(exc).__name__}") from None
+    except (WebSocketException, ProtocolError) as exc:
+        raise StenodError(f"the daemon did not answer {args.command!r}: {exc}") from None
     print(state)
     return 0
 

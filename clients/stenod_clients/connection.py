@@ -122,7 +122,6 @@ class Subscription:
                     if event is None:
                         continue
                     if isinstance(event, Hello):
-                        self.backoff.reset()
                         if event.stream != self.stream:
                             self.stream, self.last_seq = event.stream, event.seq if self.last_seq is None else 0
                         self.on_status(f"connected to {self.url} ({event.server}, {event.model}, {event.state})")
@@ -130,6 +129,7 @@ class Subscription:
                     elif event.type in ("pong", "error"):
                         yield event
                     elif self.last_seq is None or event.seq > self.last_seq:
+                        self.backoff.reset()  # a connection that delivers, not one closed after its hello
                         self.last_seq = event.seq
                         yield event
                 reason = self.connection.close_reason or "closed"

@@ -59,11 +59,20 @@ class EventBus:
             subscriber.offer(data)
 
     def subscribe(self, since: int | None = None) -> Subscriber:
+        """A new subscriber; with ``since``, first the ring's events after that ``seq``.
+
+        The replay holds at most half the finals a subscriber may owe (the newest ones), so that catching
+        up never trips the slow-subscriber limit.
+        """
         subscriber = Subscriber(self.max_finals)
         if since is not None:
-            for event in self.ring:
-                if event["seq"] > since:
-                    subscriber.offer(event)
+            replay = [event for event in self.ring if event["seq"] > since]
+            finals = [i for i, event in enumerate(replay) if event["type"] == "final"]
+            room = max(1, self.max_finals // 2)
+            if len(finals) > room:
+                replay = replay[finals[-room - 1] + 1:]
+            for event in replay:
+                subscriber.offer(event)
         self.subscribers.add(subscriber)
         return subscriber
 

@@ -5,7 +5,7 @@
 | ``xdotool`` | X11 (and XWayland windows) | ``xdotool type``: XTest key events, any Unicode via a spare keycode |
 | ``wtype`` | Wayland, wlroots compositors (Sway, Hyprland, river) | the virtual-keyboard protocol, own keymap |
 | ``dotool`` | anywhere with ``/dev/uinput`` | kernel input events, honours ``DOTOOL_XKB_LAYOUT`` |
-| ``ydotool`` | anywhere ``ydotoold`` runs | kernel input events; assumes a US layout |
+| ``ydotool`` | anywhere ``ydotoold`` runs | kernel input events; US layout, ASCII only |
 | ``paste`` | X11 (``xclip``) or Wayland (``wl-copy``) | clipboard, then the paste chord; restores the clipboard |
 | ``stdout`` | anywhere | writes the text to standard output |
 
@@ -29,18 +29,24 @@ class TypingError(RuntimeError):
     """A backend could not type."""
 
 
-def _run(argv: list[str], stdin: str | None = None, capture: bool = False,
-         env: dict[str, str] | None = None, serves: bool = False) -> str:
-    """Run a tool; ``serves``: it leaves a child behind holding the clipboard, so its output is not read."""
+def _run(argv: list[str], stdin: str | bytes | None = None, capture: bool = False,
+         env: dict[str, str] | None = None, serves: bool = False) -> bytes:
+    """Run a tool; ``serves``: it leaves a child behind holding the clipboard, so its output is not read.
+
+    The time allowed grows with the text, since key-event tools type a character at a time.
+    """
+    data = stdin.encode() if isinstance(stdin, str) else stdin
+    timeout = TIMEOUT + 0.05 * (sum(len(a) for a in argv) + len(data or b""))
     try:
-        done = subprocess.run(argv, input=stdin, text=True, timeout=TIMEOUT, env=env,
+        done = subprocess.run(argv, input=data, timeout=timeout, env=env,
                               stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL if serves else subprocess.PIPE)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise TypingError(f"{argv[0]} failed: {exc}") from None
     if done.returncode:
-        raise TypingError(f"{argv[0]} exited {done.returncode}: {(done.stderr or '').strip()[-300:]}")
-    return done.stdout if capture else ""
+        why = (done.stderr or b"").decode(errors="replace").strip()[-300:]
+        raise TypingError(f"{argv[0]} exited {done.returncode}: {why}")
+    return done.stdout if capture else b""
 
 
 def _missing(*tools: str) -> str:
@@ -69,6 +75,10 @@ def ydotool_socket() -> Path | None:
     candidates = [os.environ.get("YDOTOOL_SOCKET", ""), f"{runtime}/.ydotool_socket" if runtime else "",
                   "/tmp/.ydotool_socket", f"/run/user/{os.getuid()}/.ydotool_socket"]
     return next((Path(c) for c in candidates if c and Path(c).exists()), None)
+
+
+TO_ASCII = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "-", "…": "...",
+                          "\u00a0": " "})
 
 
 class Backend:
@@ -155,9 +165,15 @@ class Ydotool(Backend):
         return ""
 
     def type(self, text: str) -> None:
+        """Types US-layout key codes, so only ASCII; common typography is turned into ASCII first."""
+        text = text.translate(TO_ASCII)
+        if not text.isascii():
+            odd = "".join(sorted({c for c in text if not c.isascii()}))
+            raise TypingError(f"ydotool can only type ASCII, not {odd!r}: use --backend paste")
         socket = ydotool_socket()
         env = {**os.environ, **({"YDOTOOL_SOCKET": str(socket)} if socket else {})}
-        _run(["ydotool", "type", "--", text], env=env)
+        # From stdin, text is typed as it is (no backslash escapes); 4 ms between keys, each held 8 ms.
+        _run(["ydotool", "type", "--key-delay", "4", "--key-hold", "8", "--file", "-"], stdin=text, env=env)
 
 
 class Paste(Backend):
@@ -194,9 +210,9 @@ class Paste(Backend):
             raise TypingError(tools)
         copy, read, sender = tools
         try:
-            previous: str | None = _run(read, capture=True)
+            previous: bytes | None = _run(read, capture=True)
         except TypingError:
-            previous = None  # empty, or not text: nothing to put back
+            previous = None  # empty: nothing to put back
         _run(copy, stdin=text, serves=True)
         sender.chord(self.chord_keys)
         time.sleep(self.settle_s)  # the window reads the clipboard after the chord arrives

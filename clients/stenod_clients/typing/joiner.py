@@ -7,9 +7,9 @@ after a line break or before punctuation.
 
 from __future__ import annotations
 
-from stenod.core.events import Event, Final, Partial, SpeechEnd
+from stenod.core.events import Event, Final, Hello, Partial, SpeechEnd
 
-NO_SPACE_BEFORE = tuple(",.;:!?)]}…'\"\n ")
+NO_SPACE_BEFORE = tuple(",.;:!?)]}…’”\n ")
 
 
 class Joiner:
@@ -19,9 +19,14 @@ class Joiner:
         self.last_char = ""
         self.utterance: int | None = None
         self.typed = ""  # what was typed of the current utterance
+        self.stream = ""
 
     def feed(self, event: Event) -> str:
         """The characters to type now for ``event`` (often none)."""
+        if isinstance(event, Hello):
+            if event.stream != self.stream:  # a restarted daemon counts its utterances from 1 again
+                self.stream, self.utterance, self.typed = event.stream, None, ""
+            return ""
         if isinstance(event, SpeechEnd):
             if event.utterance_id == self.utterance:
                 self.utterance, self.typed = None, ""
@@ -39,7 +44,8 @@ class Joiner:
             if not isinstance(event, Final):
                 return ""
             # cannot happen with a stenod daemon: type what follows the common prefix
-            done = next((i for i, (a, b) in enumerate(zip(target, self.typed)) if a != b), 0)
+            done = next((i for i, (a, b) in enumerate(zip(target, self.typed)) if a != b),
+                        min(len(target), len(self.typed)))
         if len(target) <= done:
             return ""
         delta = target[done:]

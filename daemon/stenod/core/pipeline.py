@@ -258,7 +258,9 @@ class Pipeline:
         The last few committed words are held back: clean-up of a word can depend on the words after it
         (a stutter, "new line", a filler's comma), so only text that no later word can change is announced.
         """
-        hold = 3 if self.config.cleanup.spoken_punctuation else 1
+        cleanup = self.config.cleanup
+        longest = max((len(k.split()) for k in cleanup.replacements), default=1)
+        hold = max(3 if cleanup.spoken_punctuation else 1, longest)
         committed = utterance.agreement.committed
         settled = max(0, len(committed) - hold)
         if settled <= utterance.stable_words:
@@ -275,7 +277,9 @@ class Pipeline:
             return text
         rest = clean(join_words(words[utterance.stable_words:]), self.config.cleanup)
         first = join_words(words[utterance.stable_words:utterance.stable_words + 1])
-        if rest and first[:1].islower() and not announced.rstrip(" ").endswith((".", "!", "?", "\n")):
+        head = rest.split(" ", 1)[0]
+        if (rest and first[:1].islower() and head[1:] == head[1:].lower()
+                and not announced.rstrip(" ").endswith((".", "!", "?", "\n"))):
             rest = rest[0].lower() + rest[1:]  # clean-up capitalised it as if it began a sentence
         joiner = "" if not rest or rest[0] in ",.;:!?)" or announced.endswith(("\n", " ")) else " "
         return announced + joiner + rest
