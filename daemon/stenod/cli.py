@@ -229,6 +229,12 @@ def cmd_bench_daemon(args: argparse.Namespace) -> int:
     return bench_main(args.bench_args)
 
 
+def cmd_bench_clients(args: argparse.Namespace) -> int:
+    from stenod.bench_clients import main as bench_main
+
+    return bench_main(args.bench_args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stenod", description="Local real-time dictation with Whisper.")
     parser.add_argument("--version", action="version", version=f"stenod {__version__}")
@@ -327,6 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = bench.add_parser("daemon", help="the daemon through PulseAudio: idle cost, latency, fan-out", add_help=False)
     p.add_argument("bench_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_bench_daemon)
+    p = bench.add_parser("clients", help="from a final to the text in a window, on the page, in tail",
+                         add_help=False)
+    p.add_argument("bench_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_bench_clients)
     return parser
 
 
