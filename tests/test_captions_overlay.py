@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
 
 from stenod.core.events import Final, Hello, Partial, SpeechEnd, SpeechStart
 from stenod_clients.captions.model import FINAL, PARTIAL, CaptionModel, Line
@@ -124,11 +123,11 @@ def qapp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QApplication]:
         yield QApplication.instance() or QApplication(["stenod-captions-test"])
 
 
-def _finals_of(url: str, into: list[str], done: threading.Event, timeout: float = 60) -> None:
+def _finals_of(daemon: Daemon, into: list[str], done: threading.Event, timeout: float = 60) -> None:
     """The ground truth: every final of the daemon's stream (replayed from the start) until it finishes."""
     deadline = time.monotonic() + timeout
     try:
-        with connect(f"{url}/v1/events?since=0") as ws:
+        with daemon.connect("/v1/events?since=0") as ws:
             while time.monotonic() < deadline:
                 try:
                     event = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
@@ -171,11 +170,13 @@ def _on_a_desktop(window_image: QImage, screen: tuple[int, int], at: tuple[int, 
     return desktop
 
 
-def test_the_overlay_shows_a_real_daemon_s_finals(qapp: QApplication, tmp_path: Path, jfk_wav: Path) -> None:
+def test_the_overlay_shows_a_real_daemon_s_finals(qapp: QApplication, tmp_path: Path, jfk_wav: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     from stenod_clients.captions.overlay import CaptionsWindow, EventFeed, Options
 
     lines = 3
     daemon = Daemon(tmp_path, "--input", str(jfk_wav))
+    monkeypatch.setenv("STENOD_TOKEN", daemon.token)
     truth: list[str] = []
     finished = threading.Event()
     statuses: list[str] = []
@@ -186,7 +187,7 @@ def test_the_overlay_shows_a_real_daemon_s_finals(qapp: QApplication, tmp_path: 
     try:
         window.show()
         feed.start()
-        threading.Thread(target=_finals_of, args=(daemon.url, truth, finished), daemon=True).start()
+        threading.Thread(target=_finals_of, args=(daemon, truth, finished), daemon=True).start()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             qapp.processEvents()

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-from websockets.sync.client import connect
 
 from stenod.core.events import Event, Final, Partial, SpeechEnd
 from stenod_clients.connection import Backoff, Subscription
@@ -177,9 +176,10 @@ class Relay:
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 
-def _follow(url: str, events: list[Event], statuses: list[str], stop: threading.Event) -> threading.Thread:
+def _follow(url: str, token: str, events: list[Event], statuses: list[str], stop: threading.Event
+            ) -> threading.Thread:
     async def run() -> None:
-        subscription = Subscription(url, on_status=statuses.append, since=0, backoff=Backoff(0.2, 1.0))
+        subscription = Subscription(url, on_status=statuses.append, since=0, backoff=Backoff(0.2, 1.0), token=token)
         async for event in subscription:
             events.append(event)
             if stop.is_set():
@@ -190,9 +190,9 @@ def _follow(url: str, events: list[Event], statuses: list[str], stop: threading.
     return thread
 
 
-def _stream_events(url: str) -> list[dict]:
+def _stream_events(daemon: Daemon) -> list[dict]:
     """Every event still in the daemon's replay ring, from a fresh subscriber."""
-    with connect(f"{url}/v1/events?since=0") as ws:
+    with daemon.connect("/v1/events?since=0") as ws:
         ws.recv(timeout=10)  # hello
         out = []
         try:
@@ -202,8 +202,8 @@ def _stream_events(url: str) -> list[dict]:
             return out
 
 
-def _wait_finished(url: str, timeout: float = 90) -> None:
-    with connect(f"{url}/v1/events?since=0") as ws:
+def _wait_finished(daemon: Daemon, timeout: float = 90) -> None:
+    with daemon.connect("/v1/events?since=0") as ws:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             event = json.loads(ws.recv(timeout=timeout))
@@ -219,16 +219,16 @@ def test_a_cut_connection_resumes_without_losing_or_repeating_events(tmp_path, j
     statuses: list[str] = []
     stop = threading.Event()
     try:
-        _follow(f"ws://127.0.0.1:{relay.port}", events, statuses, stop)
+        _follow(f"ws://127.0.0.1:{relay.port}", daemon.token, events, statuses, stop)
         deadline = time.monotonic() + 60
         while not any(isinstance(e, Final) for e in events) and time.monotonic() < deadline:
             time.sleep(0.05)
         relay.cut()  # the daemon goes on speaking while this subscriber is away
         time.sleep(3.0)
         relay.restore()
-        _wait_finished(daemon.url)
+        _wait_finished(daemon)
         time.sleep(2.0)
-        truth = [e for e in _stream_events(daemon.url) if e["type"] not in ("hello", "pong")]
+        truth = [e for e in _stream_events(daemon) if e["type"] not in ("hello", "pong")]
         stop.set()
     finally:
         relay.close()
@@ -248,21 +248,22 @@ def test_tail_follows_a_restarted_daemon_from_its_first_event(tmp_path, jfk_wav)
     (tmp_path / "a").mkdir()
     first = Daemon(tmp_path / "a", "--input", str(jfk_wav))
     out_path = tmp_path / "finals.txt"
-    env = {**os.environ, "STENOD_URL": first.url}
+    env = first.client_env
     with out_path.open("w") as out:
         tail = subprocess.Popen([sys.executable, "-m", "stenod", "tail", "--finals"], env=env, stdout=out,
                                 stderr=subprocess.PIPE, text=True)
     try:
-        _wait_finished(first.url)
+        _wait_finished(first)
         time.sleep(1.0)
-        finals_a = [e["text"] for e in _stream_events(first.url) if e["type"] == "final"]
+        finals_a = [e["text"] for e in _stream_events(first) if e["type"] == "final"]
         assert first.stop() == 0
         (tmp_path / "b").mkdir()
-        second = Daemon(tmp_path / "b", "--input", str(jfk_wav), port=first.port)  # a new daemon, same port
+        # a new daemon, same port, same session (so the same token)
+        second = Daemon(tmp_path / "b", "--input", str(jfk_wav), port=first.port, runtime=tmp_path / "a" / "run")
         try:
-            _wait_finished(second.url)
+            _wait_finished(second)
             time.sleep(2.0)
-            finals_b = [e["text"] for e in _stream_events(second.url) if e["type"] == "final"]
+            finals_b = [e["text"] for e in _stream_events(second) if e["type"] == "final"]
         finally:
             second.stop()
     finally:
@@ -278,7 +279,7 @@ def test_tail_follows_a_restarted_daemon_from_its_first_event(tmp_path, jfk_wav)
 
 def test_pause_resume_and_toggle_from_the_command_line(tmp_path, jfk_wav) -> None:
     daemon = Daemon(tmp_path, "--input", str(jfk_wav))
-    env = {**os.environ, "STENOD_URL": daemon.url}
+    env = daemon.client_env
 
     def say(command: str) -> str:
         out = subprocess.run([sys.executable, "-m", "stenod", command], env=env, capture_output=True, text=True,
@@ -287,7 +288,7 @@ def test_pause_resume_and_toggle_from_the_command_line(tmp_path, jfk_wav) -> Non
         return out.stdout.strip()
 
     try:
-        with connect(f"{daemon.url}/v1/events") as watcher:
+        with daemon.connect("/v1/events") as watcher:
             assert json.loads(watcher.recv(timeout=10))["state"] == "listening"
             assert say("pause") == "paused"
             assert say("toggle") == "listening"
@@ -302,7 +303,7 @@ def test_pause_resume_and_toggle_from_the_command_line(tmp_path, jfk_wav) -> Non
             assert states == ["paused", "listening", "paused", "listening"]
     finally:
         daemon.stop()
-    bad = subprocess.run([sys.executable, "-m", "stenod", "pause"], env={**env, "STENOD_URL": daemon.url},
+    bad = subprocess.run([sys.executable, "-m", "stenod", "pause"], env=env,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "cannot reach the daemon" in bad.stderr
 

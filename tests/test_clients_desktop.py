@@ -237,7 +237,9 @@ def session(display, eval_dir, tmp_path_factory) -> Iterator[Session]:
             page = browser.new_page(viewport={"width": 1280, "height": 400})
             page.goto(f"{url}/captions?lines=20&fade=0&size=34")
             truth: list[dict] = []
-            with connect(f"ws://127.0.0.1:{port}/v1/events") as ws:
+            token = (Path(env["XDG_RUNTIME_DIR"]) / "stenod" / "token").read_text().strip()
+            with connect(f"ws://127.0.0.1:{port}/v1/events", additional_headers={"Authorization": f"Bearer {token}"}
+                         ) as ws:
                 ws.recv(timeout=10)
                 _wait_health(url, 6)
                 reader = threading.Thread(target=_read_all, args=(ws, truth), daemon=True)
@@ -343,6 +345,7 @@ def test_the_captions_page_follows_a_restarted_daemon(tmp_path, jfk_wav) -> None
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     first = Daemon(tmp_path / "a", "--input", str(jfk_wav))
+    runtime = tmp_path / "a" / "run"
     second = None
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
@@ -350,16 +353,16 @@ def test_the_captions_page_follows_a_restarted_daemon(tmp_path, jfk_wav) -> None
         try:
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{first.port}/captions?lines=50&fade=0")
-            _wait_finished(first.url)
+            _wait_finished(first)
             page.wait_for_timeout(1500)
-            before = [e["text"] for e in _stream_events(first.url) if e["type"] == "final"]
+            before = [e["text"] for e in _stream_events(first) if e["type"] == "final"]
             first.stop()
             page.wait_for_function("document.body.dataset.state === 'disconnected'", timeout=10000)
             assert page.inner_text("#state") == "reconnecting…"
-            second = Daemon(tmp_path / "b", "--input", str(jfk_wav), port=first.port)
-            _wait_finished(second.url)
+            second = Daemon(tmp_path / "b", "--input", str(jfk_wav), port=first.port, runtime=runtime)
+            _wait_finished(second)
             page.wait_for_timeout(1500)
-            truth = [e["text"] for e in _stream_events(second.url) if e["type"] == "final"]
+            truth = [e["text"] for e in _stream_events(second) if e["type"] == "final"]
             shown = page.eval_on_selector_all(".final", "lines => lines.map(l => l.textContent)")
             assert page.evaluate("document.body.dataset.state") == "connected"
         finally:

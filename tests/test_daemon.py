@@ -12,11 +12,12 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 from stenod.evaluation import word_error_rate
 
@@ -42,14 +43,14 @@ def _free_port() -> int:
 
 
 class Daemon:
-    def __init__(self, tmp_path: Path, *args: str, port: int | None = None) -> None:
+    def __init__(self, tmp_path: Path, *args: str, port: int | None = None, runtime: Path | None = None) -> None:
         self.port = port or _free_port()
         self.notify_path = tmp_path / "notify.sock"
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(str(self.notify_path))
         self.notify.settimeout(120)
         env = {**os.environ, "NOTIFY_SOCKET": str(self.notify_path), "XDG_CONFIG_HOME": str(tmp_path / "config"),
-               "XDG_RUNTIME_DIR": str(tmp_path / "run")}
+               "XDG_RUNTIME_DIR": str(runtime or tmp_path / "run")}
         self.proc = subprocess.Popen([sys.executable, "-m", "stenod", "run", "--listen", f"127.0.0.1:{self.port}",
                                       *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.messages: list[str] = []
@@ -59,6 +60,21 @@ class Daemon:
             except TimeoutError:
                 self.proc.kill()
                 pytest.fail(f"daemon never became ready: {self.proc.communicate()[1][-2000:]}")
+        self.runtime = (runtime or tmp_path / "run") / "stenod"
+        self.token = (self.runtime / "token").read_text().strip()
+
+    def connect(self, path: str, token: str | None = None, **kwargs: Any) -> ClientConnection:
+        """A WebSocket to ``path``, showing the daemon's control token (or ``token``; "" for none)."""
+        headers = dict(kwargs.pop("additional_headers", None) or {})
+        token = self.token if token is None else token
+        if token:
+            headers.setdefault("Authorization", f"Bearer {token}")
+        return connect(f"{self.url}{path}", additional_headers=headers, **kwargs)
+
+    @property
+    def client_env(self) -> dict[str, str]:
+        """The environment a client needs to reach this daemon over TCP."""
+        return {**os.environ, "STENOD_URL": self.url, "STENOD_TOKEN": self.token}
 
     @property
     def url(self) -> str:
@@ -119,17 +135,17 @@ def test_ready_health_metrics_and_readiness_notifications(daemon) -> None:
                                      {"Host": "evil.example"}])
 def test_foreign_origins_and_hosts_are_refused(daemon, headers) -> None:
     with pytest.raises(InvalidStatus) as info:
-        connect(f"{daemon.url}/v1/events", additional_headers=headers, open_timeout=5)
+        daemon.connect("/v1/events", additional_headers=headers, open_timeout=5)
     assert info.value.response.status_code == 403
 
 
 def test_own_origin_is_accepted(daemon) -> None:
-    with connect(f"{daemon.url}/v1/events", origin=f"http://127.0.0.1:{daemon.port}") as ws:
+    with daemon.connect("/v1/events", origin=f"http://127.0.0.1:{daemon.port}") as ws:
         assert json.loads(ws.recv(timeout=5))["type"] == "hello"
 
 
 def test_control_messages_and_malformed_ones(daemon) -> None:
-    with connect(f"{daemon.url}/v1/events") as ws:
+    with daemon.connect("/v1/events") as ws:
         hello, = _valid([json.loads(ws.recv(timeout=5))])
         assert hello["type"] == "hello" and hello["sample_rate"] == 16000 and hello["state"] == "listening"
         ws.send("not json")
@@ -151,7 +167,7 @@ def test_listen_transcribes_a_client_s_own_audio(daemon, jfk_audio) -> None:
     import soxr
 
     audio_44k = soxr.resample(jfk_audio, 16000, 44100)
-    with connect(f"{daemon.url}/v1/listen?rate=44100") as ws:
+    with daemon.connect("/v1/listen?rate=44100") as ws:
         assert json.loads(ws.recv(timeout=5))["type"] == "hello"
         block = 4410
         for i in range(0, len(audio_44k), block):  # 100 ms blocks at twice real time, as a live client sends
@@ -171,22 +187,22 @@ def test_subscribers_share_the_stream_and_a_reconnect_gets_what_it_missed(tmp_pa
     try:
         results: dict[str, list[dict]] = {}
 
-        def listen(name: str, url: str) -> None:
-            with connect(url) as ws:
+        def listen(name: str, path: str) -> None:
+            with d.connect(path) as ws:
                 results[name] = _collect(ws, until="__never__", timeout=25)
 
-        threads = [threading.Thread(target=listen, args=(n, f"{d.url}/v1/events")) for n in ("a", "b", "c")]
-        with connect(f"{d.url}/v1/events"):  # connected but never reads
+        threads = [threading.Thread(target=listen, args=(n, "/v1/events")) for n in ("a", "b", "c")]
+        with d.connect("/v1/events"):  # connected but never reads
             for t in threads:
                 t.start()
-            with connect(f"{d.url}/v1/events") as early:  # leaves after the first final
+            with d.connect("/v1/events") as early:  # leaves after the first final
                 first = _collect(early, until="final", timeout=20)
             assert first[-1]["type"] == "final"
             for t in threads:
                 t.join()
         finals = {name: [e["text"] for e in _valid(events) if e["type"] == "final"] for name, events in results.items()}
         assert finals["a"] and finals["a"] == finals["b"] == finals["c"]
-        with connect(f"{d.url}/v1/events?since={first[-1]['seq']}") as again:
+        with d.connect(f"/v1/events?since={first[-1]['seq']}") as again:
             missed = _collect(again, until="__never__", timeout=2)
         assert [e["text"] for e in missed if e["type"] == "final"] == finals["a"][1:]
     finally:
@@ -194,7 +210,7 @@ def test_subscribers_share_the_stream_and_a_reconnect_gets_what_it_missed(tmp_pa
 
 
 def test_sigterm_closes_subscribers_with_going_away(daemon) -> None:
-    with connect(f"{daemon.url}/v1/events") as ws:
+    with daemon.connect("/v1/events") as ws:
         ws.recv(timeout=5)
         daemon.proc.send_signal(signal.SIGTERM)
         with pytest.raises(ConnectionClosed) as info:
@@ -206,7 +222,7 @@ def test_sigterm_closes_subscribers_with_going_away(daemon) -> None:
 
 
 def test_no_device_and_port_in_use_are_one_line_errors(tmp_path) -> None:
-    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path)}
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(tmp_path / "run")}
     proc = subprocess.run([sys.executable, "-m", "stenod", "run", "--device", "no-such-mic"], env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
@@ -229,13 +245,13 @@ def test_sighup_rereads_the_config_and_keeps_it_when_broken(tmp_path) -> None:
     try:
         page = "https://captions.example"
         with pytest.raises(InvalidStatus):
-            connect(f"{d.url}/v1/events", origin=page, open_timeout=5)
+            d.connect("/v1/events", origin=page, open_timeout=5)
         config.write_text(f'[server]\nallowed_origins = ["{page}"]\n')
         d.proc.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 10
         while True:
             try:
-                with connect(f"{d.url}/v1/events", origin=page, open_timeout=5) as ws:
+                with d.connect("/v1/events", origin=page, open_timeout=5) as ws:
                     assert json.loads(ws.recv(timeout=5))["type"] == "hello"
                 break
             except InvalidStatus:
@@ -244,7 +260,7 @@ def test_sighup_rereads_the_config_and_keeps_it_when_broken(tmp_path) -> None:
         config.write_text("[server\n")  # broken: the running configuration stays
         d.proc.send_signal(signal.SIGHUP)
         time.sleep(1)
-        with connect(f"{d.url}/v1/events", origin=page, open_timeout=5) as ws:
+        with d.connect("/v1/events", origin=page, open_timeout=5) as ws:
             assert json.loads(ws.recv(timeout=5))["type"] == "hello"
         assert d.proc.poll() is None
     finally:
@@ -265,7 +281,7 @@ def test_a_broken_config_file_is_a_one_line_error(tmp_path) -> None:
 def test_unix_socket(tmp_path) -> None:
     from websockets.sync.client import unix_connect
 
-    d = Daemon(tmp_path, "--no-mic", "--unix-socket")
+    d = Daemon(tmp_path, "--no-mic")
     try:
         path = tmp_path / "run" / "stenod" / "stenod.sock"
         assert path.exists() and (path.parent.stat().st_mode & 0o777) == 0o700

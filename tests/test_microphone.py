@@ -49,7 +49,9 @@ def _start_daemon(env: dict, tmp_path) -> tuple[subprocess.Popen, ClientConnecti
     deadline = time.monotonic() + 120
     while True:
         try:
-            return daemon, connect(f"ws://127.0.0.1:{port}/v1/events", open_timeout=2)
+            token = (Path(env["XDG_RUNTIME_DIR"]) / "stenod" / "token").read_text().strip()
+            return daemon, connect(f"ws://127.0.0.1:{port}/v1/events", open_timeout=2,
+                                   additional_headers={"Authorization": f"Bearer {token}"})
         except OSError:
             if time.monotonic() > deadline or daemon.poll() is not None:
                 daemon.kill()

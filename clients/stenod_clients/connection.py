@@ -41,18 +41,37 @@ def daemon_url() -> str:
         return DEFAULT_URL
     socket_path = runtime_dir() / "stenod.sock"
     if config.server.unix_socket and socket_path.exists():
-        return f"unix://{socket_path}"
+        return f"unix://{socket_path}"  # the socket's mode keeps other users out; no token needed
     host, port = config.host_port
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
     return f"ws://{'[' + host + ']' if ':' in host else host}:{port}"
 
 
-async def open_connection(url: str, path: str, query: dict[str, Any] | None = None) -> ClientConnection:
+def daemon_token() -> str:
+    """The token to show the daemon: ``$STENOD_TOKEN``, else the one it keeps in the runtime directory.
+
+    Over the Unix socket none is needed; over TCP every connection needs one.
+    """
+    if os.environ.get("STENOD_TOKEN"):
+        return os.environ["STENOD_TOKEN"].strip()
+    from stenod.paths import runtime_dir
+
+    try:
+        return (runtime_dir() / "token").read_text().strip()
+    except OSError:
+        return ""
+
+
+async def open_connection(url: str, path: str, query: dict[str, Any] | None = None,
+                          token: str | None = None) -> ClientConnection:
     """Open ``path`` (with ``query``) on the daemon at ``url`` (``ws://host:port`` or ``unix:///path.sock``)."""
     target = path + (f"?{urlencode(query)}" if query else "")
     parts = urlsplit(url)
     options: dict[str, Any] = {"compression": None, "max_size": 2**22, "open_timeout": 5}
+    token = daemon_token() if token is None else token
+    if token and parts.scheme != "unix":
+        options["additional_headers"] = {"Authorization": f"Bearer {token}"}
     if parts.scheme == "unix":
         return await unix_connect(parts.path, uri=f"ws://localhost{target}", **options)
     if parts.scheme not in ("ws", "wss"):
@@ -86,8 +105,9 @@ class Subscription:
     """
 
     def __init__(self, url: str | None = None, *, on_status: Callable[[str], None] | None = None,
-                 backoff: Backoff | None = None, since: int | None = None) -> None:
+                 backoff: Backoff | None = None, since: int | None = None, token: str | None = None) -> None:
         self.url = url or daemon_url()
+        self.token = token  # None: found afresh at each connection (see daemon_token)
         self.on_status = on_status or (lambda message: log.info("%s", message))
         self.backoff = backoff or Backoff()
         self.stream = ""
@@ -112,7 +132,7 @@ class Subscription:
     async def __aiter__(self) -> AsyncIterator[Event]:
         while True:
             try:
-                self.connection = await open_connection(self.url, "/v1/events", self._query())
+                self.connection = await open_connection(self.url, "/v1/events", self._query(), self.token)
             except (OSError, InvalidHandshake, TimeoutError) as exc:
                 await self._wait(f"cannot reach the daemon at {self.url} ({_why(exc)})")
                 continue

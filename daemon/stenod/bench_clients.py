@@ -144,7 +144,8 @@ def _session(env: dict[str, str], folder: Path, wav: Path) -> dict[str, list[flo
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{port}/captions?lines=100&fade=0")
             page.evaluate(OBSERVER)
-            with connect(f"{url}/v1/events") as ws:
+            token = (Path(env["XDG_RUNTIME_DIR"]) / "stenod" / "token").read_text().strip()
+            with connect(f"{url}/v1/events", additional_headers={"Authorization": f"Bearer {token}"}) as ws:
                 ws.recv(timeout=10)
 
                 def read() -> None:

@@ -35,7 +35,8 @@ class ModelConfig:
 @dataclass(frozen=True)
 class ServerConfig:
     listen: str = "127.0.0.1:7767"
-    unix_socket: bool = False  # also listen on $XDG_RUNTIME_DIR/stenod/stenod.sock
+    unix_socket: bool = True  # also listen on $XDG_RUNTIME_DIR/stenod/stenod.sock (0600), local clients' default
+    allow_remote: bool = False  # let `listen` be an address other hosts can reach (the token is always required)
     allowed_origins: tuple[str, ...] = ()  # browser origins allowed besides the daemon's own
     replay_events: int = 1000  # events kept for subscribers that reconnect with ?since=
     max_queued_finals: int = 200  # finals a slow subscriber may owe before it is disconnected
@@ -141,7 +142,20 @@ def load(path: Path | None = None, overrides: dict[str, dict[str, Any]] | None =
     if overrides:
         given = {section: {k: v for k, v in values.items() if v is not None} for section, values in overrides.items()}
         config = merge(config, {k: v for k, v in given.items() if v}, "command line")
+    check_exposure(config)
     return config
+
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def check_exposure(config: Config) -> None:
+    """TCP listens on loopback only, unless ``server.allow_remote`` says otherwise."""
+    host = config.host_port[0]
+    if host not in LOOPBACK and not host.startswith("127.") and not config.server.allow_remote:
+        raise ConfigError(f"server.listen: {config.server.listen} can be reached from other hosts; set "
+                          "server.allow_remote = true to open it (every client then needs the token; see "
+                          "docs/security.md), or listen on 127.0.0.1")
 
 
 def _toml_value(value: Any) -> str:

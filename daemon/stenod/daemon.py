@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stenod.auth import Authority, load_or_create_token
 from stenod.bus import EventBus
 from stenod.classifiers import make_classifier
 from stenod.config import Config, ConfigError, load
@@ -21,7 +22,8 @@ from stenod.errors import StenodError
 from stenod.live import DecodeService, LivePipeline
 from stenod.mic import Microphone, choose_device
 from stenod.notify import notify, watchdog_interval
-from stenod.server import DaemonState, start_server
+from stenod.paths import runtime_dir
+from stenod.server import DaemonState, claim_socket, socket_path, start_server
 
 log = logging.getLogger("stenod")
 
@@ -53,6 +55,11 @@ async def serve_forever(config: Config, config_path: Path | None, input_file: Pa
     from stenod.recognizer import WhisperRecognizer
 
     device = choose_device(config.audio.device) if use_mic and input_file is None else None
+    authority = Authority(load_or_create_token(runtime_dir()))
+    if config.server.unix_socket:
+        claim_socket(socket_path())  # a second daemon is refused before it loads a model
+    if config.server.allow_remote:
+        log.warning("listening on %s for other hosts: every client needs the token", config.server.listen)
     notify("STATUS=loading the model")
     engine = await asyncio.to_thread(WhisperEngine.load, config.model.name, config.model.precision,
                                      config.model.threads or None)
@@ -64,7 +71,7 @@ async def serve_forever(config: Config, config_path: Path | None, input_file: Pa
         return LivePipeline(make_classifier(state.config.stream.vad), decoder, pipeline_config(state.config),
                             publish)
 
-    state = DaemonState(config, bus, decoder, engine.name, language, new_pipeline)
+    state = DaemonState(config, bus, decoder, engine.name, language, new_pipeline, authority)
     servers = await start_server(state)
     state.mic = new_pipeline(bus.publish)
 

@@ -12,11 +12,14 @@ import contextlib
 import http
 import json
 import logging
+import os
 import secrets
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -27,6 +30,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from stenod import __version__
+from stenod.auth import CONTROL, SUBPROTOCOL, Authority, loopback_peer_uid, presented_token, private_dir, unix_peer_uid
 from stenod.bus import EventBus
 from stenod.config import Config
 from stenod.core.events import PROTOCOL_VERSION, Error, Event, Hello, Pong
@@ -50,8 +54,9 @@ class DaemonState:
     """What the handlers share: the bus, the engine, the mic pipeline (if any) and its switches."""
 
     def __init__(self, config: Config, bus: EventBus, decoder: DecodeService, model: str, language: str,
-                 new_pipeline: Callable[[Callable[[Event], None]], LivePipeline]) -> None:
+                 new_pipeline: Callable[[Callable[[Event], None]], LivePipeline], authority: Authority) -> None:
         self.config = config
+        self.authority = authority
         self.bus = bus
         self.decoder = decoder
         self.model = model
@@ -110,7 +115,7 @@ def _forbidden(connection: ServerConnection, reason: str) -> Response:
     return connection.respond(http.HTTPStatus.FORBIDDEN, f"{reason}\n")
 
 
-def _check_origin(request: Request, port: int, allowed: tuple[str, ...]) -> str:
+def _check_origin(request: Request, port: int, allowed: tuple[str, ...], check_host: bool = True) -> str:
     """Why the request is refused, or ""."""
     hosts = request.headers.get_all("Host")
     if len(hosts) != 1:
@@ -120,7 +125,7 @@ def _check_origin(request: Request, port: int, allowed: tuple[str, ...]) -> str:
         hostname = urlsplit(f"//{host}").hostname or ""
     except ValueError:
         hostname = ""
-    if hostname not in LOOPBACK_HOSTS:
+    if check_host and hostname not in LOOPBACK_HOSTS:
         return f"Host {host!r} is not a loopback name"
     origins = request.headers.get_all("Origin")
     if not origins:
@@ -134,12 +139,44 @@ def _check_origin(request: Request, port: int, allowed: tuple[str, ...]) -> str:
     return ""
 
 
-def make_handlers(state: DaemonState, port: int, check_host: bool = True
+def _same_user(connection: ServerConnection, unix: bool) -> bool:
+    """Whether the peer runs as this daemon's user (Unix socket: SO_PEERCRED; loopback TCP: /proc/net)."""
+    if unix:
+        sock = connection.transport.get_extra_info("socket")
+        return sock is not None and unix_peer_uid(sock) == os.getuid()
+    local, remote = connection.local_address, connection.remote_address
+    if not (isinstance(local, tuple) and isinstance(remote, tuple)) or remote[0] not in ("127.0.0.1", "::1"):
+        return False
+    return loopback_peer_uid(local[1], remote[1]) == os.getuid()
+
+
+def scope_of(connection: ServerConnection, request: Request, authority: Authority, unix: bool) -> str:
+    """The scope a connection has: ``control`` over the Unix socket for this user (its mode is the
+    boundary), else what its token grants ("" for none)."""
+    if unix:
+        return CONTROL if _same_user(connection, unix=True) else ""
+    query = parse_qs(urlsplit(request.path).query)
+    return authority.scope(presented_token(request.headers.get("Authorization"),
+                                           request.headers.get("Sec-WebSocket-Protocol"),
+                                           query.get("token", [""])[0] or None))
+
+
+def _unauthorised(connection: ServerConnection, reason: str) -> Response:
+    log.warning("refused %s: %s", connection.remote_address or "a local peer", reason)
+    response = connection.respond(http.HTTPStatus.UNAUTHORIZED, f"{reason}\n")
+    response.headers["WWW-Authenticate"] = 'Bearer realm="stenod"'
+    return response
+
+
+def make_handlers(state: DaemonState, port: int, unix: bool = False
                   ) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    remote = state.config.server.allow_remote
+
     async def process_request(connection: ServerConnection, request: Request) -> Response | None:
         path = urlsplit(request.path).path
-        reason = _check_origin(request, port, state.config.server.allowed_origins)
-        if reason and (check_host or reason.startswith("Origin")):  # a Unix socket has no Host to trust
+        # A Unix socket has no Host to trust; a server opened to the network is reached by other names.
+        reason = _check_origin(request, port, state.config.server.allowed_origins, check_host=not (unix or remote))
+        if reason:
             return _forbidden(connection, reason)
         if path == "/health":
             response = connection.respond(http.HTTPStatus.OK, json.dumps(state.health()) + "\n")
@@ -150,18 +187,28 @@ def make_handlers(state: DaemonState, port: int, check_host: bool = True
             response.headers["Content-Type"] = "text/plain; version=0.0.4"
             return response
         if path == "/captions":
-            return _captions_page(connection)
+            trusted = bool(scope_of(connection, request, state.authority, unix)) or _same_user(connection, unix)
+            return _captions_page(connection, state.authority.read_token if trusted else "")
         if path not in ("/v1/events", "/v1/listen"):
             return connection.respond(http.HTTPStatus.NOT_FOUND,
                                       "not found: try /captions, /v1/events, /v1/listen, /health\n")
+        scope = scope_of(connection, request, state.authority, unix)
+        if not scope:
+            return _unauthorised(connection, "a token is needed: Authorization: Bearer <token> "
+                                 "(the token is in $XDG_RUNTIME_DIR/stenod/token; see docs/security.md)")
+        if path == "/v1/listen" and scope != CONTROL:
+            return _forbidden(connection, "/v1/listen needs the control token, not the read token")
         return None
 
     async def handler(connection: ServerConnection) -> None:
-        url = urlsplit(connection.request.path if connection.request else "/")
+        request = connection.request
+        assert request is not None
+        url = urlsplit(request.path)
         query = parse_qs(url.query)
+        scope = scope_of(connection, request, state.authority, unix)
         try:
             if url.path == "/v1/events":
-                await _events(connection, state, query)
+                await _events(connection, state, query, scope)
             elif url.path == "/v1/listen":
                 await _listen(connection, state, query)
         except ConnectionClosed:
@@ -170,9 +217,14 @@ def make_handlers(state: DaemonState, port: int, check_host: bool = True
     return process_request, handler
 
 
-def _captions_page(connection: ServerConnection) -> Response:
-    """The live captions page: one HTML file, scripts inline, talking only to this daemon."""
+def _captions_page(connection: ServerConnection, token: str) -> Response:
+    """The live captions page: one HTML file, scripts inline, talking only to this daemon.
+
+    ``token`` (the read token, for a peer that showed a token or runs as this user; else "") goes into
+    the page, so a page that the browser fetched as this user can subscribe without anyone copying it.
+    """
     page = (resources.files("stenod") / "data" / "captions.html").read_bytes()
+    page = page.replace(b'data-token=""', f'data-token="{token}"'.encode(), 1)
     response = connection.respond(http.HTTPStatus.OK, "")
     response.body = page
     del response.headers["Content-Length"], response.headers["Content-Type"]
@@ -211,7 +263,8 @@ def _control(raw: str | bytes) -> tuple[str, str]:
     return kind, ""
 
 
-async def _events(connection: ServerConnection, state: DaemonState, query: dict[str, list[str]]) -> None:
+async def _events(connection: ServerConnection, state: DaemonState, query: dict[str, list[str]],
+                  scope: str) -> None:
     since = None
     if "since" in query:
         try:
@@ -236,6 +289,11 @@ async def _events(connection: ServerConnection, state: DaemonState, query: dict[
                 kind, problem = _control(raw)
                 if problem:
                     await connection.send(_error(state.bus.last_seq, "bad_message", problem))
+                elif kind != "ping" and scope != CONTROL:
+                    await connection.send(_error(state.bus.last_seq, "forbidden",
+                                                 f"{kind!r} needs the control token; this connection has read"))
+                    await connection.close(1008, "control message on a read-only connection")
+                    break
                 elif kind == "ping":
                     pong = Pong(seq=state.bus.last_seq, emitted_at=0.0, audio_ms=0)
                     await connection.send(json.dumps(pong.to_dict()))
@@ -303,16 +361,44 @@ async def start_server(state: DaemonState) -> list[Server]:
     """Bind the TCP listener (and the Unix socket if configured)."""
     host, port = state.config.host_port
     options = {"max_size": state.config.server.max_message_bytes, "compression": None,
-               "ping_interval": 20, "ping_timeout": 20}
+               "ping_interval": 20, "ping_timeout": 20, "select_subprotocol": _select_subprotocol,
+               "server_header": None}
     process_request, handler = make_handlers(state, port)
     try:
         servers = [await serve(handler, host, port, process_request=process_request, **options)]
     except OSError as exc:
         raise StenodError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     if state.config.server.unix_socket:
-        path = runtime_dir() / "stenod.sock"
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path.unlink(missing_ok=True)
-        process_request, handler = make_handlers(state, port, check_host=False)
+        path = socket_path()
+        claim_socket(path)
+        process_request, handler = make_handlers(state, port, unix=True)
         servers.append(await unix_serve(handler, str(path), process_request=process_request, **options))
+        path.chmod(0o600)
     return servers
+
+
+def _select_subprotocol(_connection: ServerConnection, offered: Sequence[str]) -> str | None:
+    """``stenod.v1`` for a browser that offers it (beside its token); native clients offer none."""
+    return SUBPROTOCOL if SUBPROTOCOL in offered else None
+
+
+def socket_path() -> Path:
+    return runtime_dir() / "stenod.sock"
+
+
+def claim_socket(path: Path) -> None:
+    """Make way for our Unix socket: a stale one is removed, a live one means another daemon runs."""
+    private_dir(path.parent)
+    if not path.exists():
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        path.unlink(missing_ok=True)  # nobody answers: left behind by a daemon that died
+    else:
+        raise StenodError(f"another stenod is already running on {path} (stop it first: systemctl --user stop "
+                          "stenod)")
+    finally:
+        probe.close()
