@@ -150,12 +150,14 @@ def _same_user(connection: ServerConnection, unix: bool) -> bool:
     return loopback_peer_uid(local[1], remote[1]) == os.getuid()
 
 
-def scope_of(connection: ServerConnection, request: Request, authority: Authority, unix: bool) -> str:
+def scope_of(connection: ServerConnection, request: Request, authority: Authority, unix: bool,
+             query_token: bool = False) -> str:
     """The scope a connection has: ``control`` over the Unix socket for this user (its mode is the
-    boundary), else what its token grants ("" for none)."""
+    boundary), else what its token grants ("" for none). ``?token=`` counts only where ``query_token``
+    says (the captions page): URLs end up in logs and histories."""
     if unix:
         return CONTROL if _same_user(connection, unix=True) else ""
-    query = parse_qs(urlsplit(request.path).query)
+    query = parse_qs(urlsplit(request.path).query) if query_token else {}
     return authority.scope(presented_token(request.headers.get("Authorization"),
                                            request.headers.get("Sec-WebSocket-Protocol"),
                                            query.get("token", [""])[0] or None))
@@ -187,7 +189,8 @@ def make_handlers(state: DaemonState, port: int, unix: bool = False
             response.headers["Content-Type"] = "text/plain; version=0.0.4"
             return response
         if path == "/captions":
-            trusted = bool(scope_of(connection, request, state.authority, unix)) or _same_user(connection, unix)
+            trusted = (bool(scope_of(connection, request, state.authority, unix, query_token=True))
+                       or _same_user(connection, unix))
             return _captions_page(connection, state.authority.read_token if trusted else "")
         if path not in ("/v1/events", "/v1/listen"):
             return connection.respond(http.HTTPStatus.NOT_FOUND,
