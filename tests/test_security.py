@@ -182,3 +182,15 @@ def test_listening_beyond_loopback_must_be_asked_for(tmp_path) -> None:
     finally:
         d.stop()
     assert "every client needs the token" in d.proc.stderr.read()
+
+
+def test_stenod_token_prints_the_daemon_s_tokens(daemon) -> None:
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(daemon.runtime.parent)}
+
+    def token(*flags: str) -> str:
+        return subprocess.run([sys.executable, "-m", "stenod", "token", *flags], env=env, capture_output=True,
+                              text=True, timeout=60, check=True).stdout.strip()
+
+    assert token() == daemon.token
+    assert token("--read") == read_token(daemon.token)
+    assert token("--captions-url") == f"http://127.0.0.1:7767/captions#token={read_token(daemon.token)}"

@@ -204,6 +204,20 @@ def cmd_install(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_token(args: argparse.Namespace) -> int:
+    from stenod.auth import load_or_create_token, read_token
+    from stenod.paths import runtime_dir
+
+    token = load_or_create_token(runtime_dir())
+    if args.captions_url:
+        host, port = _daemon_config(args).host_port
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        print(f"http://{shown}:{port}/captions#token={read_token(token)}")
+    else:
+        print(read_token(token) if args.read else token)
+    return 0
+
+
 def cmd_config_show(args: argparse.Namespace) -> int:
     from stenod.config import to_toml
 
@@ -294,6 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--client", action="append", default=[], choices=["type", "captions"],
                    help="also install a client's unit (repeatable): type, captions")
     p.set_defaults(func=cmd_install)
+
+    p = sub.add_parser("token", help="print the daemon's token, for clients that connect over TCP")
+    p.add_argument("--read", action="store_true", help="the read-only token (receive events, no control)")
+    p.add_argument("--captions-url", action="store_true",
+                   help="the captions page's address with the read token, for another user or an OBS elsewhere")
+    p.add_argument("--config", "-c", default=None)
+    p.set_defaults(func=cmd_token)
 
     p = sub.add_parser("devices", help="list audio input devices")
     p.set_defaults(func=cmd_devices)
