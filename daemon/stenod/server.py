@@ -34,13 +34,22 @@ from stenod.auth import CONTROL, SUBPROTOCOL, Authority, loopback_peer_uid, pres
 from stenod.bus import EventBus
 from stenod.config import Config
 from stenod.core.events import PROTOCOL_VERSION, Error, Event, Hello, Pong
+from stenod.core.messages import (
+    Audio,
+    ClientError,
+    FloodLimit,
+    decode_control,
+    decode_events_query,
+    decode_listen,
+    decode_listen_query,
+)
 from stenod.errors import StenodError
 from stenod.live import DecodeService, LivePipeline
 from stenod.paths import runtime_dir
 
 log = logging.getLogger("stenod.server")
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
-CONTROL_MESSAGES = ("pause", "resume", "toggle", "ping")
+FLOOD_STRIKES = 200  # messages refused by the flood limit before the connection is closed
 
 
 @dataclass
@@ -103,11 +112,28 @@ class DaemonState:
             ("stenod_overflows_total", "counter", "Audio blocks lost to a full input queue.", self.metrics.overflows()),
             ("stenod_subscribers", "gauge", "Connected subscribers.", len(self.bus.subscribers)),
             ("stenod_listen_streams", "gauge", "Open /v1/listen streams.", self.metrics.listen_streams),
+            ("stenod_tasks", "gauge", "Asyncio tasks alive.", len(asyncio.all_tasks())),
+            ("stenod_open_fds", "gauge", "File descriptors open.", _open_fds()),
+            ("stenod_resident_bytes", "gauge", "Resident memory.", _resident_bytes()),
         ]
         out = []
         for name, kind, doc, value in rows:
             out += [f"# HELP {name} {doc}", f"# TYPE {name} {kind}", f"{name} {value}"]
         return "\n".join(out) + "\n"
+
+
+def _open_fds() -> int:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 0
+
+
+def _resident_bytes() -> int:
+    try:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _forbidden(connection: ServerConnection, reason: str) -> Response:
@@ -252,31 +278,15 @@ def _error(seq: int, code: str, message: str) -> str:
     return json.dumps(Error(seq=seq, emitted_at=0.0, audio_ms=0, code=code, message=message).to_dict())
 
 
-def _control(raw: str | bytes) -> tuple[str, str]:
-    """(message type, "") or ("", why it is not a valid control message)."""
-    if isinstance(raw, bytes):
-        return "", "binary messages are not accepted here"
-    try:
-        message = json.loads(raw)
-    except json.JSONDecodeError:
-        return "", "not JSON"
-    kind = message.get("type") if isinstance(message, dict) else None
-    if kind not in CONTROL_MESSAGES:
-        return "", f"unknown message type {kind!r} (expected one of {', '.join(CONTROL_MESSAGES)})"
-    return kind, ""
-
-
 async def _events(connection: ServerConnection, state: DaemonState, query: dict[str, list[str]],
                   scope: str) -> None:
-    since = None
-    if "since" in query:
-        try:
-            since = int(query["since"][0])
-        except ValueError:
-            await connection.close(1008, "since must be a whole number")
-            return
-        if since is not None and query.get("stream", [state.stream])[0] != state.stream:
-            since = 0  # the daemon restarted since the client's last event: all of this stream is new to it
+    try:
+        since, stream = decode_events_query(query)
+    except ClientError as exc:
+        await connection.close(1008, str(exc))
+        return
+    if since is not None and (stream or state.stream) != state.stream:
+        since = 0  # the daemon restarted since the client's last event: all of this stream is new to it
     subscriber = state.bus.subscribe(since)
     try:
         await connection.send(json.dumps(_hello(state).to_dict()))
@@ -287,19 +297,27 @@ async def _events(connection: ServerConnection, state: DaemonState, query: dict[
             await connection.close(1008, subscriber.dropped[:120])
 
         sender = asyncio.create_task(send_loop())
+        limit = FloodLimit()
         try:
             async for raw in connection:
-                kind, problem = _control(raw)
-                if problem:
-                    await connection.send(_error(state.bus.last_seq, "bad_message", problem))
-                elif kind != "ping" and scope != CONTROL:
+                if not limit.allow(time.monotonic()):
+                    if limit.strikes > FLOOD_STRIKES:
+                        await connection.close(1008, "too many messages")
+                        break
+                    continue  # a flood is not answered
+                try:
+                    kind = decode_control(raw)
+                except ClientError as exc:
+                    await connection.send(_error(state.bus.last_seq, exc.code, str(exc)))
+                    continue
+                if kind == "ping":
+                    pong = Pong(seq=state.bus.last_seq, emitted_at=0.0, audio_ms=0)
+                    await connection.send(json.dumps(pong.to_dict()))
+                elif scope != CONTROL:
                     await connection.send(_error(state.bus.last_seq, "forbidden",
                                                  f"{kind!r} needs the control token; this connection has read"))
                     await connection.close(1008, "control message on a read-only connection")
                     break
-                elif kind == "ping":
-                    pong = Pong(seq=state.bus.last_seq, emitted_at=0.0, audio_ms=0)
-                    await connection.send(json.dumps(pong.to_dict()))
                 elif kind == "toggle":
                     state.set_paused(not state.paused)
                 else:
@@ -314,11 +332,9 @@ async def _events(connection: ServerConnection, state: DaemonState, query: dict[
 
 async def _listen(connection: ServerConnection, state: DaemonState, query: dict[str, list[str]]) -> None:
     try:
-        rate = int(query.get("rate", ["16000"])[0])
-        if not 8000 <= rate <= 192000:
-            raise ValueError
-    except ValueError:
-        await connection.close(1008, "rate must be a sample rate between 8000 and 192000")
+        rate = decode_listen_query(query)
+    except ClientError as exc:
+        await connection.close(1008, str(exc))
         return
     outgoing: asyncio.Queue[str | None] = asyncio.Queue()
     live = state.new_pipeline(lambda event: outgoing.put_nowait(json.dumps(event.to_dict())))
@@ -330,28 +346,27 @@ async def _listen(connection: ServerConnection, state: DaemonState, query: dict[
 
     state.metrics.listen_streams += 1
     sender = asyncio.create_task(send_loop())
+    complaints = FloodLimit()
     try:
         await connection.send(json.dumps(_hello(state, rate, secrets.token_hex(6)).to_dict()))
         async for raw in connection:
-            if isinstance(raw, bytes):
-                if len(raw) % 2:
-                    outgoing.put_nowait(_error(0, "bad_audio", "binary frames must be whole 16-bit samples"))
-                    continue
-                samples = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
-                if resampler is not None:
-                    samples = resampler.resample_chunk(samples)
-                live.feed(samples)
-                continue
             try:
-                message = json.loads(raw)
-            except json.JSONDecodeError:
-                message = None
-            if isinstance(message, dict) and message.get("type") == "end":
-                if resampler is not None:
-                    live.feed(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
-                await live.finish()
-                break
-            outgoing.put_nowait(_error(0, "bad_message", 'expected binary PCM frames or {"type": "end"}'))
+                message = decode_listen(raw)
+            except ClientError as exc:
+                if complaints.allow(time.monotonic()):
+                    outgoing.put_nowait(_error(0, exc.code, str(exc)))
+                elif complaints.strikes > FLOOD_STRIKES:
+                    await connection.close(1008, "too many bad messages")
+                    break
+                continue
+            if isinstance(message, Audio):
+                samples = message.samples
+                live.feed(resampler.resample_chunk(samples) if resampler is not None else samples)
+                continue
+            if resampler is not None:
+                live.feed(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+            await live.finish()
+            break
         outgoing.put_nowait(None)
         await sender
         await connection.close(1000, "end of stream")
