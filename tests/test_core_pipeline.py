@@ -288,7 +288,7 @@ def test_unsure_words_and_the_lookahead_hold_commits_back() -> None:
     assert [w.text for w in patient.update(_hyp([" the", " cat", " sat"]))] == [" the"]
 
 
-def test_a_failing_final_is_not_retried_for_the_same_audio() -> None:
+def test_a_failing_final_is_retried_a_bounded_number_of_times_and_reported_once() -> None:
     calls = []
 
     def broken(request):
@@ -297,9 +297,34 @@ def test_a_failing_final_is_not_retried_for_the_same_audio() -> None:
 
     audio = np.concatenate([np.zeros(8000, np.float32), _tone(1.0), np.zeros(16000, np.float32)])
     events = run_fast(audio, broken, LoudIsSpeech(), PipelineConfig(partials=False)).events
-    assert len(calls) == 1  # the speculative final failed; the confirmed end covers the same audio
+    assert len(calls) == 1 + PipelineConfig().final_retries  # then given up: no hot loop on a dead engine
     assert [e.type for e in events if e.type != "status"] == ["speech_start", "error", "speech_end"]
     assert events[-2].discarded == "error"
+
+
+def test_a_transient_engine_failure_does_not_lose_the_utterance() -> None:
+    script = [ScriptWord("keep", 0.5, 0.9), ScriptWord("these", 1.0, 1.4), ScriptWord("words", 1.5, 1.9)]
+    working = FakeRecognizer(script)
+    failures = iter([True])
+
+    def flaky(request):
+        if request.final and next(failures, False):
+            return DecodeResponse(request.id, (), error="RuntimeError: out of memory")
+        return working(request)
+
+    audio = np.concatenate([np.zeros(8000, np.float32), _tone(1.6), np.zeros(16000, np.float32)])
+    events = run_fast(audio, flaky, LoudIsSpeech(), PipelineConfig(partials=False)).events
+    assert [e.raw for e in events if isinstance(e, Final)] == ["keep these words"]
+    assert sum(isinstance(e, Error) for e in events) == 1
+
+
+def test_a_permanently_failing_engine_reports_once_per_utterance() -> None:
+    def broken(request):
+        return DecodeResponse(request.id, (), error="RuntimeError: broken")
+
+    audio = np.concatenate([np.zeros(8000, np.float32), _tone(4.0), np.zeros(16000, np.float32)])
+    events = run_fast(audio, broken, LoudIsSpeech()).events  # many partial decodes fail, one report
+    assert sum(isinstance(e, Error) for e in events) == 1
 
 
 SPOKEN = ("hello", "um", "uh", "new", "line", "comma", "period", "the", "the", "I", "I", "think", "so", "question",
@@ -330,3 +355,70 @@ def test_partials_announce_cleaned_stable_text() -> None:
     announced = [e.stable_text for e in events if isinstance(e, Partial) and e.stable_text]
     assert announced[0] == "So" and "So I think the cat" in announced  # filler and stutter already cleaned
     assert [e.text for e in events if isinstance(e, Final)] == ["So I think the cat sat on the mat and then it slept"]
+
+
+def test_an_engine_slower_than_speech_keeps_the_lag_bounded_and_finals_coming() -> None:
+    """CPU starvation: each decode takes 2.5x the audio it covers, on a virtual clock."""
+    tone, gap = 2.0, 0.8
+    count = 30
+    audio = np.concatenate([np.concatenate([_tone(tone), np.zeros(int(gap * SAMPLE_RATE), np.float32)])
+                            for _ in range(count)] + [np.zeros(5 * SAMPLE_RATE, np.float32)])
+    script = [ScriptWord(f"word{i}", i * (tone + gap) + 0.3, i * (tone + gap) + 1.5) for i in range(count)]
+    recognizer = FakeRecognizer(script)
+    config = PipelineConfig(degrade_lag_s=3.0, max_backlog_s=20.0)
+    clock = FakeClock()
+    pipeline = Pipeline(LoudIsSpeech(), clock, config)
+    events, lags = [], []
+    busy = None  # (virtual time the answer is ready, the answer)
+    block = SAMPLE_RATE // 10
+    for at in range(0, len(audio), block):
+        clock.set(at / SAMPLE_RATE)
+        if busy is not None and busy[0] <= clock.now():
+            events += pipeline.push_response(busy[1])
+            busy = None
+        events += pipeline.push_audio(audio[at:at + block])
+        lags.append(pipeline.backlog_s())
+        if busy is None and (request := pipeline.next_request()) is not None:
+            busy = (clock.now() + 2.5 * len(request.audio) / SAMPLE_RATE, recognizer(request))
+    while busy is not None:  # the speech is over: the engine catches up
+        clock.set(busy[0])
+        events += pipeline.push_response(busy[1])
+        busy = None
+        if (request := pipeline.next_request()) is not None:
+            busy = (clock.now() + 2.5 * len(request.audio) / SAMPLE_RATE, recognizer(request))
+    assert pipeline.idle
+    seqs = [e.seq for e in events]
+    assert seqs == sorted(set(seqs))
+    ends = [e.utterance_id for e in events if isinstance(e, SpeechEnd)]
+    assert ends == sorted(ends) and len(ends) == count  # every utterance is closed, in order
+    states = [e.state for e in events if e.type == "status"]
+    assert "degraded" in states
+    assert max(lags) <= config.max_backlog_s + tone + gap + 1  # bounded: the oldest waiting are dropped
+    finals = [e for e in events if isinstance(e, Final)]
+    dropped = [e for e in events if isinstance(e, SpeechEnd) and e.discarded == "overload"]
+    assert len(finals) >= 8 and dropped and len(finals) + len(dropped) <= count
+    assert not any(isinstance(e, Partial) and e.emitted_at > 30 for e in events)  # partials paused once behind
+
+
+def test_a_gap_in_arrival_closes_the_utterance() -> None:
+    """Suspend and resume: the audio before the gap and after it are not one utterance."""
+    script = [ScriptWord("before", 0.6, 1.2), ScriptWord("after", 2.4, 3.0)]
+    recognizer = FakeRecognizer(script)
+    clock = FakeClock()
+    pipeline = Pipeline(LoudIsSpeech(), clock, PipelineConfig(gap_s=1.0, partials=False))
+    events = []
+
+    def push(samples: np.ndarray, at: float) -> None:
+        nonlocal events
+        clock.set(at)
+        events += pipeline.push_audio(samples)
+        while (request := pipeline.next_request()) is not None:
+            events += pipeline.push_response(recognizer(request))
+
+    push(np.zeros(8000, np.float32), 0.0)
+    push(_tone(1.5), 1.0)  # speaking when the lid closes
+    push(_tone(1.5), 3600.0)  # an hour later, speaking again
+    push(np.zeros(16000, np.float32), 3601.0)
+    ends = {e.utterance_id: e for e in events if isinstance(e, SpeechEnd)}
+    assert set(ends) == {1, 2} and ends[1].end_ms <= 2000  # closed at the gap, not after
+    assert [e.raw for e in events if isinstance(e, Final)] == ["before", "after"]

@@ -291,3 +291,25 @@ def test_unix_socket(tmp_path) -> None:
             unix_connect(str(path), uri="ws://localhost/v1/events", origin="https://evil.example")
     finally:
         assert d.stop() == 0
+
+
+def test_sigterm_mid_utterance_sends_its_final_first(tmp_path, eval_dir) -> None:
+    d = Daemon(tmp_path, "--input", str(eval_dir / "sessions" / "session_03_long_passages.wav"))
+    events: list[dict] = []
+    with d.connect("/v1/events") as ws:
+        ws.recv(timeout=5)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # in the middle of a sentence, with decodes running
+            events.append(json.loads(ws.recv(timeout=30)))
+            if events[-1]["type"] == "partial" and len(events[-1]["stable"].split()) >= 3:
+                break
+        speaking = events[-1]["utterance_id"]
+        d.proc.send_signal(signal.SIGTERM)
+        with pytest.raises(ConnectionClosed) as info:
+            while True:
+                events.append(json.loads(ws.recv(timeout=30)))
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1001
+    assert d.stop() == 0
+    final = next(e for e in events if e["type"] == "final" and e["utterance_id"] == speaking)
+    partial = next(e for e in reversed(events) if e["type"] == "partial" and e["utterance_id"] == speaking)
+    assert final["raw"].startswith(partial["stable"])  # what was committed reached the subscriber

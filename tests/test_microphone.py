@@ -125,3 +125,52 @@ def test_a_lost_device_is_reported_and_reopened(pulse, tmp_path) -> None:
         if revived is not None:
             revived.terminate()
             revived.wait(timeout=10)
+
+
+def _until(ws: ClientConnection, wanted, timeout: float, seen: list[dict]) -> dict | None:
+    """Read events into ``seen`` until one makes ``wanted`` true."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            event = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+        except TimeoutError:
+            return None
+        seen.append(event)
+        if wanted(event):
+            return event
+    return None
+
+
+def test_the_sink_unloaded_mid_utterance_and_loaded_again(pulse, tmp_path, eval_dir) -> None:
+    daemon, ws = _start_daemon(pulse, tmp_path)
+    player = None
+    try:
+        with ws:
+            seen: list[dict] = []
+            assert json.loads(ws.recv(timeout=10))["type"] == "hello"
+            player = subprocess.Popen(["paplay", str(eval_dir / "sessions" / f"{SESSION}.wav")], env=pulse)
+            assert _until(ws, lambda e: e["type"] == "partial", 60, seen), "no speech heard"
+            modules = subprocess.run(["pactl", "list", "short", "modules"], env=pulse, capture_output=True,
+                                     text=True, check=True).stdout
+            index = next(line.split()[0] for line in modules.splitlines() if "module-null-sink" in line)
+            subprocess.run(["pactl", "unload-module", index], env=pulse, check=True)  # unplugged mid-sentence
+            cut = seen[-1]["utterance_id"]
+            assert _until(ws, lambda e: e["type"] == "status" and e["state"] == "device_lost", 30, seen)
+            assert any(e["type"] == "speech_end" and e["utterance_id"] == cut for e in seen) or _until(
+                ws, lambda e: e["type"] == "speech_end" and e["utterance_id"] == cut, 30, seen)
+            player.kill()
+            subprocess.run(["pactl", "load-module", "module-null-sink", "sink_name=stenod_sink", "rate=48000"],
+                           env=pulse, check=True, capture_output=True)
+            for args in (["set-default-sink", "stenod_sink"], ["set-default-source", "stenod_sink.monitor"]):
+                subprocess.run(["pactl", *args], env=pulse, check=True)
+            assert _until(ws, lambda e: e["type"] == "status" and e["state"] == "listening", 90, seen), "not back"
+            subprocess.run(["paplay", str(eval_dir / "utterances" / "en" / "whisper_jfk.wav")], env=pulse,
+                           check=True, timeout=60)
+            final = _until(ws, lambda e: e["type"] == "final" and "country" in e["text"].lower(), 30, seen)
+            assert final is not None, "dictation did not resume"
+        assert daemon.poll() is None
+    finally:
+        if player is not None:
+            player.kill()
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)

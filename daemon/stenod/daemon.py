@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,8 @@ from stenod.paths import runtime_dir
 from stenod.server import DaemonState, claim_socket, socket_path, start_server
 
 log = logging.getLogger("stenod")
+MIC_GAP_S = 1.0  # no microphone block for this long: the utterance is closed
+ENGINE_STUCK_LIMIT_S = 60.0  # a decode stuck this long: stop feeding the systemd watchdog
 
 
 def pipeline_config(config: Config) -> PipelineConfig:
@@ -73,7 +76,10 @@ async def serve_forever(config: Config, config_path: Path | None, input_file: Pa
 
     state = DaemonState(config, bus, decoder, engine.name, language, new_pipeline, authority)
     servers = await start_server(state)
-    state.mic = new_pipeline(bus.publish)
+    # The microphone's blocks come every audio.block_ms: a long silence in their arrival (suspend, a stalled
+    # device) closes the utterance rather than gluing what comes after onto it.
+    state.mic = LivePipeline(make_classifier(config.stream.vad), decoder,
+                             replace(pipeline_config(config), gap_s=MIC_GAP_S), bus.publish)
 
     def on_audio(samples: np.ndarray) -> None:
         if not state.paused and state.mic is not None:
@@ -116,8 +122,13 @@ async def serve_forever(config: Config, config_path: Path | None, input_file: Pa
     watchdog = watchdog_interval()
 
     async def ping_watchdog() -> None:
+        """Tell systemd we are alive, unless the engine has been stuck long enough that a restart is better."""
         while watchdog:
-            notify("WATCHDOG=1")
+            stuck = decoder.stuck_for()
+            if stuck < ENGINE_STUCK_LIMIT_S:
+                notify("WATCHDOG=1")
+            else:
+                log.error("the engine has been stuck for %.0f s: letting the watchdog restart the daemon", stuck)
             await asyncio.sleep(watchdog)
 
     async def guard_device() -> None:
@@ -131,6 +142,7 @@ async def serve_forever(config: Config, config_path: Path | None, input_file: Pa
             log.warning("input device lost: %s", microphone.device["name"])
             state.state = "device_lost"
             assert state.mic is not None
+            state.mic.end_utterance()  # what was said before the loss gets its final now
             state.mic.status("device_lost", f"input device {microphone.device['name']!r} stopped delivering audio")
             notify("STATUS=input device lost; retrying")
             microphone.stop()

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from stenod.core.clock import MonotonicClock
+from stenod.core.clock import Clock, MonotonicClock
 from stenod.core.events import Event
 from stenod.core.pipeline import Pipeline, PipelineConfig
 from stenod.core.requests import DecodeRequest, DecodeResponse
@@ -21,19 +21,47 @@ from stenod.core.vad import FrameClassifier
 
 
 class DecodeService:
-    """One recogniser behind one worker thread; counts what it did for /metrics."""
+    """One recogniser behind one worker thread, with a deadline; counts what it did for /metrics.
 
-    def __init__(self, recognizer: Callable[[DecodeRequest], DecodeResponse]) -> None:
+    A decode that runs past its deadline is answered with an error, so the pipeline moves on; while that
+    call is still stuck in the worker, further decodes fail at once instead of queueing behind it.
+    """
+
+    def __init__(self, recognizer: Callable[[DecodeRequest], DecodeResponse], deadline_s: float = 20.0,
+                 deadline_per_audio_s: float = 2.0) -> None:
         self.recognizer = recognizer
+        self.deadline_s = deadline_s
+        self.deadline_per_audio_s = deadline_per_audio_s
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stenod-decoder")
+        self._stuck: asyncio.Future[DecodeResponse] | None = None
+        self._stuck_since = 0.0
         self.decode_seconds = 0.0
         self.decodes = 0
+        self.timeouts = 0
+
+    def stuck_for(self) -> float:
+        """Seconds the engine has been stuck in a decode past its deadline (0 when it is not)."""
+        if self._stuck is None or self._stuck.done():
+            self._stuck = None
+            return 0.0
+        return time.monotonic() - self._stuck_since
 
     async def decode(self, request: DecodeRequest) -> DecodeResponse:
+        if self.stuck_for():
+            return DecodeResponse(request.id, (), error=f"the engine is stuck in a decode for "
+                                                        f"{self.stuck_for():.0f} s")
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
+        deadline = self.deadline_s + self.deadline_per_audio_s * len(request.audio) / 16000
+        future = loop.run_in_executor(self._executor, self.recognizer, request)
         try:
-            return await loop.run_in_executor(self._executor, self.recognizer, request)
+            return await asyncio.wait_for(asyncio.shield(future), deadline)
+        except TimeoutError:
+            self.timeouts += 1
+            self._stuck, self._stuck_since = future, time.monotonic()
+            return DecodeResponse(request.id, (), error=f"the engine did not answer within {deadline:.0f} s")
+        except Exception as exc:  # a recogniser that raises instead of answering with an error
+            return DecodeResponse(request.id, (), error=f"{type(exc).__name__}: {exc}")
         finally:
             self.decode_seconds += time.perf_counter() - started
             self.decodes += 1
@@ -46,8 +74,8 @@ class LivePipeline:
     """A core pipeline fed from the event loop; its events go to ``publish`` in order."""
 
     def __init__(self, classifier: FrameClassifier, decoder: DecodeService, config: PipelineConfig,
-                 publish: Callable[[Event], None]) -> None:
-        self.clock = MonotonicClock()
+                 publish: Callable[[Event], None], clock: Clock | None = None) -> None:
+        self.clock = clock or MonotonicClock()
         self.pipeline = Pipeline(classifier, self.clock, config)
         self.decoder = decoder
         self.publish = publish
@@ -63,6 +91,15 @@ class LivePipeline:
 
     def status(self, state: str, message: str = "") -> None:
         self.publish(self.pipeline.status(state, message))
+
+    def end_utterance(self) -> None:
+        """Close the utterance in progress now (its final follows); the stream goes on."""
+        self._emit(self.pipeline.flush())
+        self._pump()
+
+    @property
+    def degraded(self) -> bool:
+        return self.pipeline.degraded
 
     async def finish(self) -> None:
         """Close the open utterance and wait until its final is out."""

@@ -82,10 +82,13 @@ class DaemonState:
             self.paused = paused
             self.state = "paused" if paused else "listening"
             if self.mic is not None:
+                if paused:
+                    self.mic.end_utterance()  # what was said before the pause gets its final
                 self.mic.status(self.state)
 
     def health(self) -> dict[str, Any]:
-        return {"state": self.state, "model": self.model,
+        state = "degraded" if self.state == "listening" and self.mic is not None and self.mic.degraded else self.state
+        return {"state": state, "model": self.model,
                 "uptime_s": round(time.monotonic() - self.metrics.started, 1),
                 "subscribers": len(self.bus.subscribers), "lag_s": round(self.lag, 3),
                 "version": __version__, "protocol": PROTOCOL_VERSION}
@@ -103,6 +106,8 @@ class DaemonState:
             ("stenod_utterances_total", "counter", "Utterances closed (speech_end).", published["speech_end"]),
             ("stenod_finals_total", "counter", "Finals published.", published["final"]),
             ("stenod_decodes_total", "counter", "Decodes run by the engine.", self.decoder.decodes),
+            ("stenod_decode_timeouts_total", "counter", "Decodes that ran past their deadline.",
+             self.decoder.timeouts),
             ("stenod_decode_seconds_total", "counter", "Seconds spent decoding.",
              round(self.decoder.decode_seconds, 3)),
             ("stenod_audio_seconds_total", "counter", "Seconds of microphone audio processed.", round(audio, 3)),

@@ -44,6 +44,10 @@ class PipelineConfig:
     commit_min_probability: float = 0.5  # LocalAgreement: least word probability (in both hypotheses) to commit
     prompt_tokens: int = 120  # tokens of earlier finals given as the prompt
     language: str | None = None  # None: the recogniser detects it
+    final_retries: int = 2  # a failed final decode is tried again this many times before the text is given up
+    degrade_lag_s: float = 3.0  # audio waiting for its final beyond which partial decodes stop (status degraded)
+    max_backlog_s: float = 60.0  # audio waiting beyond which the oldest waiting utterances are dropped
+    gap_s: float | None = None  # a pause in the audio's arrival this long (clock seconds) closes the utterance
 
 
 @dataclass
@@ -61,6 +65,8 @@ class _Utterance:
     stable_words: int = 0  # how many committed words stable_text covers
     final_for: int | None = None  # the end sample the final request or answer covers
     final: DecodeResponse | None = None
+    final_errors: int = 0
+    reported_error: bool = False
     discarded: str = ""
 
 
@@ -90,13 +96,23 @@ class Pipeline:
         self._in_flight: _InFlight | None = None
         self._prompt: list[int] = []
         self._partial_cost = 0.0  # seconds the last partial decode took
+        self._last_push: float | None = None
+        self.degraded = False
 
     # Inputs ------------------------------------------------------------------------------
     def push_audio(self, samples: np.ndarray) -> list[Event]:
+        """Take the next audio; with ``gap_s``, a long wait since the last call first closes the utterance
+        (the machine slept, or the device stalled: what comes now does not continue what was said)."""
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        now = self.clock.now()
+        events: list[Event] = []
+        if self.config.gap_s is not None and self._last_push is not None and now - self._last_push > self.config.gap_s:
+            events += self.flush()
+        self._last_push = now
         self.buffer.append(samples)
         self.received += len(samples)
-        events = self._vad(self.segmenter.push(samples))
+        events += self._vad(self.segmenter.push(samples))
+        events += self._check_backlog()
         keep = self._utterances[0].start if self._utterances else self.received - int(KEEP_BEHIND_S * SAMPLE_RATE)
         self.buffer.trim(keep)
         return events
@@ -113,9 +129,15 @@ class Pipeline:
         request = pending.request
         utterance = self._by_id.get(request.utterance_id)
         events: list[Event] = []
-        if response.error:
-            events.append(self._event(Error, code="engine", message=response.error))
+        if response.error and (utterance is None or not utterance.reported_error):
+            events.append(self._event(Error, code="engine", message=response.error))  # once per utterance
+            if utterance is not None:
+                utterance.reported_error = True
         if utterance is None or utterance.discarded:
+            return events
+        if request.final and response.error and utterance.final_errors < self.config.final_retries:
+            utterance.final_errors += 1  # a transient failure must not cost the words: the same audio again
+            utterance.final_for = None
             return events
         if request.final:
             if utterance.pause == pending.covers or utterance.end == pending.covers:
@@ -191,8 +213,34 @@ class Pipeline:
                 events.extend(self._publish_ready())
         return events
 
+    def backlog_s(self) -> float:
+        """How late finals are: seconds of audio since the end of the oldest utterance still waiting for one."""
+        waiting = next((u for u in self._utterances if not u.discarded and u.end is not None), None)
+        return 0.0 if waiting is None or waiting.end is None else (self.received - waiting.end) / SAMPLE_RATE
+
+    def _check_backlog(self) -> list[Event]:
+        """Slower than speech: stop partials, and past the limit drop the oldest waiting utterances."""
+        events: list[Event] = []
+        in_flight = self._in_flight.request.utterance_id if self._in_flight else None
+        while self.backlog_s() > self.config.max_backlog_s:
+            victim = next((u for u in self._utterances if not u.discarded and u.end is not None
+                           and u.id != in_flight), None)
+            if victim is None:
+                break
+            victim.discarded = "overload"
+            events += self._publish_ready()
+        backlog = self.backlog_s()
+        if not self.degraded and backlog > self.config.degrade_lag_s:
+            self.degraded = True
+            events.append(self._event(Status, state="degraded",
+                                      message=f"decoding is {backlog:.1f} s behind speech: partials paused"))
+        elif self.degraded and backlog < self.config.degrade_lag_s / 2:
+            self.degraded = False
+            events.append(self._event(Status, state="listening", message="decoding caught up"))
+        return events
+
     def _partial_due(self, utterance: _Utterance) -> bool:
-        if not self.config.partials:
+        if not self.config.partials or self.degraded:
             return False
         if utterance.partial_upto == utterance.start:  # none yet
             return self.received - utterance.onset >= self.config.first_partial_s * SAMPLE_RATE
