@@ -1,0 +1,26 @@
+"""A short soak (``bench/soak.py``): audio through /v1/listen and the microphone, subscribers steady, slow and
+reconnecting, faults injected; every subscriber that stays gets every final exactly once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from test_daemon import _free_port
+
+SOAK = Path(__file__).resolve().parents[1] / "bench" / "soak.py"
+
+
+def test_a_short_soak_loses_nothing(eval_dir) -> None:
+    run = subprocess.run([sys.executable, str(SOAK), "--listen-hours", "0.04", "--mic-minutes", "1.2",
+                          "--subscribers", "30", "--fault-period", "12", "--port", str(_free_port()),
+                          "--eval-dir", str(eval_dir), "--json"], capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["finals_lost"] == 0 and result["finals_repeated"] == 0
+    assert result["mic_finals"] >= 5 and result["listen_finals"] >= 10
+    assert not result["subscribers_dropped"]
+    assert result["reconnects"] >= 1 and result["faults"]["device_losses"] >= 1
+    assert result["fds"][1] <= result["fds"][0] + 3 and result["tasks"][1] <= result["tasks"][0] + 3
