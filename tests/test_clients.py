@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from stenod.core.committed import Joiner
 from stenod.core.events import Event, Final, Partial, SpeechEnd
 from stenod_clients.connection import Backoff, Subscription
 from stenod_clients.tail import render
 from stenod_clients.typing import backends
-from stenod_clients.typing.joiner import Joiner
 from test_daemon import Daemon, _free_port, _valid
 
 

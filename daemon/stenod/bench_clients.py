@@ -118,8 +118,8 @@ def _session(env: dict[str, str], folder: Path, wav: Path) -> dict[str, list[flo
     from playwright.sync_api import sync_playwright
     from websockets.sync.client import connect
 
+    from stenod.core.committed import Joiner
     from stenod.core.events import Final
-    from stenod_clients.typing.joiner import Joiner
 
     port = _free_port()
     url = f"ws://127.0.0.1:{port}"

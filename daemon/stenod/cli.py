@@ -161,7 +161,8 @@ def _daemon_config(args: argparse.Namespace):
         "model": {"name": getattr(args, "model", None), "precision": getattr(args, "precision", None),
                   "threads": getattr(args, "threads", None), "language": getattr(args, "language", None)},
         "server": {"listen": getattr(args, "listen", None),
-                   "unix_socket": False if getattr(args, "no_unix_socket", False) else None},
+                   "unix_socket": False if getattr(args, "no_unix_socket", False) else None,
+                   "wyoming": getattr(args, "wyoming", None)},
         "stream": {"vad": getattr(args, "vad", None)},
     })
 
@@ -291,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", "-c", default=None, help="config file (default: $XDG_CONFIG_HOME/stenod/config.toml)")
     p.add_argument("--device", "-d", default=None, help="input device: index or name substring (see stenod devices)")
     p.add_argument("--listen", default=None, help="HOST:PORT for the WebSocket server (default 127.0.0.1:7767)")
+    p.add_argument("--wyoming", default=None, metavar="URI",
+                   help="also serve Wyoming (Home Assistant) on tcp://127.0.0.1:10300 or unix:///PATH")
     p.add_argument("--no-unix-socket", action="store_true",
                    help="do not listen on $XDG_RUNTIME_DIR/stenod/stenod.sock (local clients' default)")
     p.add_argument("--model", "-m", default=None, help="tiny.en (default), base, small, or a model directory")

@@ -37,6 +37,7 @@ class ServerConfig:
     listen: str = "127.0.0.1:7767"
     unix_socket: bool = True  # also listen on $XDG_RUNTIME_DIR/stenod/stenod.sock (0600), local clients' default
     allow_remote: bool = False  # let `listen` be an address other hosts can reach (the token is always required)
+    wyoming: str = ""  # also serve Wyoming (Home Assistant) on tcp://HOST:PORT or unix:///PATH
     allowed_origins: tuple[str, ...] = ()  # browser origins allowed besides the daemon's own
     replay_events: int = 1000  # events kept for subscribers that reconnect with ?since=
     max_queued_finals: int = 200  # finals a slow subscriber may owe before it is disconnected

@@ -25,6 +25,7 @@ from stenod.mic import Microphone, choose_device
 from stenod.notify import notify, watchdog_interval
 from stenod.paths import runtime_dir
 from stenod.server import DaemonState, claim_socket, socket_path, start_server
+from stenod.wyoming import start_wyoming
 
 log = logging.getLogger("stenod")
 MIC_GAP_S = 1.0  # no microphone block for this long: the utterance is closed
@@ -76,6 +77,11 @@ async def serve_forever(config: Config, config_path: Path | None, input_file: Pa
 
     state = DaemonState(config, bus, decoder, engine.name, language, new_pipeline, authority)
     servers = await start_server(state)
+    wyoming = None
+    if config.server.wyoming:
+        languages = sorted(engine.tokenizer.languages) if engine.multilingual else ["en"]
+        wyoming = await start_wyoming(config.server.wyoming, new_pipeline, [(engine.name, languages)],
+                                      config.server.allow_remote)
     # The microphone's blocks come every audio.block_ms: a long silence in their arrival (suspend, a stalled
     # device) closes the utterance rather than gluing what comes after onto it.
     state.mic = LivePipeline(make_classifier(config.stream.vad), decoder,
@@ -179,6 +185,8 @@ async def serve_forever(config: Config, config_path: Path | None, input_file: Pa
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(state.mic.finish(), timeout=10)  # the utterance in progress gets its final
     await asyncio.sleep(0.1)  # let the subscribers' senders flush it
+    if wyoming is not None:
+        wyoming.close()
     for server in servers:
         server.close()  # connections are closed with 1001 (going away)
     for server in servers:

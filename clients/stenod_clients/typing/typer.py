@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from stenod.core.committed import Joiner
 from stenod_clients.connection import Subscription
 from stenod_clients.typing.backends import Backend, TypingError
-from stenod_clients.typing.joiner import Joiner
 
 
 def _say(message: str) -> None:

@@ -1,4 +1,4 @@
-"""What to type for each event: finals (and, live, the stable text) joined the way a person types them.
+"""Committed text as a consumer sees it: finals (and, live, the stable text) joined the way a person types them.
 
 Only text that will never change is typed: a ``final``'s text, and with ``live`` a ``partial``'s
 ``stable_text``, which the daemon guarantees the final extends. Utterances are joined by a space, except
