@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from websockets.sync.client import connect
 
+from stenod.bench_clients import WINDOW, start_xvfb
 from stenod.errors import StenodError
 from stenod.evaluation import word_error_rate
 from stenod.pulse import start_pulse
@@ -33,30 +34,7 @@ SECOND = "the child almost hurt the small dog"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run", "--disable-quic"]
 
-TEXT_WINDOW = r'''
-import os, sys, tkinter as tk
-out = sys.argv[1]
-root = tk.Tk()
-root.title("stenod test window")
-text = tk.Text(root, width=100, height=12)
-text.pack()
-last = [None]
-def poll():
-    value = text.get("1.0", "end-1c")
-    if value != last[0]:
-        last[0] = value
-        with open(out + ".tmp", "w", encoding="utf-8") as f:
-            f.write(value)
-        os.replace(out + ".tmp", out)
-    root.after(50, poll)
-def focus():
-    root.focus_force()
-    text.focus_set()
-    root.after(500, focus)
-root.after(100, focus)
-poll()
-root.mainloop()
-'''
+
 
 
 def _save_screenshot(source: Path, name: str) -> None:
@@ -70,17 +48,12 @@ def display(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     """An Xvfb server; the environment that reaches it."""
     if shutil.which("Xvfb") is None or shutil.which("xdotool") is None:
         pytest.fail("Xvfb and xdotool are needed (.ci/run installs xvfb and xdotool)", pytrace=False)
-    read, write = os.pipe()
-    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                              pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        number = pipe.readline().strip()
-    if not number:
-        server.kill()
-        pytest.fail("Xvfb did not start")
+    try:
+        server, display_name = start_xvfb()
+    except StenodError as exc:
+        pytest.fail(str(exc))
     env = {k: v for k, v in os.environ.items() if k not in ("WAYLAND_DISPLAY", "XDG_CURRENT_DESKTOP")}
-    env["DISPLAY"] = f":{number}"
+    env["DISPLAY"] = display_name
     yield env
     server.terminate()
     server.wait(timeout=10)
@@ -91,7 +64,7 @@ class TextWindow:
 
     def __init__(self, env: dict[str, str], tmp_path: Path) -> None:
         self.path = tmp_path / "window.txt"
-        self.proc = subprocess.Popen([sys.executable, "-c", TEXT_WINDOW, str(self.path)], env=env)
+        self.proc = subprocess.Popen([sys.executable, "-c", WINDOW, str(self.path)], env=env)
         deadline = time.monotonic() + 20
         while not self.path.exists():
             if time.monotonic() > deadline or self.proc.poll() is not None:

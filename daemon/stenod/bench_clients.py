@@ -31,21 +31,30 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from stenod.errors import StenodError
+
 SESSION = "session_01_mixed_read"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run", "--disable-quic"]
+# A Tk window whose text widget keeps the focus: its text is mirrored into the file named by its argument,
+# and each change of length is logged with the time in that name + ".log". The tests use it too.
 WINDOW = r'''
-import sys, time, tkinter as tk
-log = open(sys.argv[1], "a", buffering=1)
+import os, sys, time, tkinter as tk
+out = sys.argv[1]
+log = open(out + ".log", "a", buffering=1)
 root = tk.Tk()
+root.title("stenod test window")
 text = tk.Text(root, width=100, height=20)
 text.pack()
-last = [-1]
+last = [None]
 def poll():
-    n = len(text.get("1.0", "end-1c"))
-    if n != last[0]:
-        last[0] = n
-        log.write(f"{time.time()} {n}\n")
+    value = text.get("1.0", "end-1c")
+    if value != last[0]:
+        last[0] = value
+        log.write(f"{time.time()} {len(value)}\n")
+        with open(out + ".tmp", "w", encoding="utf-8") as f:
+            f.write(value)
+        os.replace(out + ".tmp", out)
     root.after(5, poll)
 def focus():
     root.focus_force()
@@ -64,7 +73,8 @@ OBSERVER = """() => {
 }"""
 
 
-def _xvfb() -> tuple[subprocess.Popen, str]:
+def start_xvfb() -> tuple[subprocess.Popen, str]:
+    """An Xvfb server on a display it picks itself; the server and its ``DISPLAY``."""
     read, write = os.pipe()
     server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
                               pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -72,7 +82,8 @@ def _xvfb() -> tuple[subprocess.Popen, str]:
     with os.fdopen(read) as pipe:
         number = pipe.readline().strip()
     if not number:
-        raise SystemExit("Xvfb did not start")
+        server.kill()
+        raise StenodError("Xvfb did not start")
     return server, f":{number}"
 
 
@@ -80,9 +91,9 @@ class Window:
     """The Tk window; its log says when its text reached each length."""
 
     def __init__(self, env: dict[str, str], folder: Path) -> None:
-        self.log = folder / "window.log"
+        self.log = folder / "window.txt.log"
         self.log.touch()
-        self.proc = subprocess.Popen([sys.executable, "-c", WINDOW, str(self.log)], env=env)
+        self.proc = subprocess.Popen([sys.executable, "-c", WINDOW, str(folder / "window.txt")], env=env)
         while not self.log.read_text():
             time.sleep(0.05)
         time.sleep(0.6)
@@ -259,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         folder = Path(tmp)
         (folder / "backends").mkdir()
         pulse, env = start_pulse(folder / "xdg")
-        xvfb, display = _xvfb()
+        xvfb, display = start_xvfb()
         env = {**env, "DISPLAY": display, "XDG_CONFIG_HOME": str(folder / "config")}
         env.pop("WAYLAND_DISPLAY", None)
         try:

@@ -283,6 +283,15 @@ def _error(seq: int, code: str, message: str) -> str:
     return json.dumps(Error(seq=seq, emitted_at=0.0, audio_ms=0, code=code, message=message).to_dict())
 
 
+async def _shut_out(connection: ServerConnection, reason: str) -> None:
+    """Close a flooding peer with 1008. Its unread flood stops the closing handshake from completing (we no
+    longer read it, and it cannot send its close frame past it), so after a moment the link is cut."""
+    log.warning("closing %s: %s", connection.remote_address or "a local peer", reason)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(connection.close(1008, reason), 1.0)
+    connection.transport.abort()
+
+
 async def _events(connection: ServerConnection, state: DaemonState, query: dict[str, list[str]],
                   scope: str) -> None:
     try:
@@ -307,7 +316,7 @@ async def _events(connection: ServerConnection, state: DaemonState, query: dict[
             async for raw in connection:
                 if not limit.allow(time.monotonic()):
                     if limit.strikes > FLOOD_STRIKES:
-                        await connection.close(1008, "too many messages")
+                        await _shut_out(connection, "too many messages")
                         break
                     continue  # a flood is not answered
                 try:
@@ -361,7 +370,7 @@ async def _listen(connection: ServerConnection, state: DaemonState, query: dict[
                 if complaints.allow(time.monotonic()):
                     outgoing.put_nowait(_error(0, exc.code, str(exc)))
                 elif complaints.strikes > FLOOD_STRIKES:
-                    await connection.close(1008, "too many bad messages")
+                    await _shut_out(connection, "too many bad messages")
                     break
                 continue
             if isinstance(message, Audio):

@@ -29,7 +29,7 @@ import soxr
 from stenod import __version__
 from stenod.core.committed import Joiner
 from stenod.core.events import Event as StenodEvent
-from stenod.core.messages import MAX_JSON_DEPTH
+from stenod.core.messages import ClientError, json_object
 from stenod.errors import StenodError
 from stenod.live import LivePipeline
 
@@ -52,21 +52,10 @@ class Frame:
 
 
 def _json(raw: bytes, what: str) -> dict[str, Any]:
-    depth = 0
-    for byte in raw:
-        if byte in b"[{":
-            depth += 1
-            if depth > MAX_JSON_DEPTH:
-                raise FrameError(f"{what} nested too deeply")
-        elif byte in b"]}":
-            depth -= 1
     try:
-        value = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise FrameError(f"{what} is not JSON") from None
-    if not isinstance(value, dict):
-        raise FrameError(f"{what} is not a JSON object")
-    return value
+        return json_object(raw, what)
+    except ClientError as exc:
+        raise FrameError(str(exc)) from None
 
 
 def _length(header: dict[str, Any], key: str, cap: int) -> int:

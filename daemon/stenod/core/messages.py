@@ -27,21 +27,27 @@ class ClientError(ProtocolError):
         self.code = code
 
 
-def _json_object(raw: str) -> dict:
+def json_object(raw: str | bytes, what: str = "message") -> dict:
+    """``raw`` parsed as a JSON object; ``ClientError`` (``bad_message``) for anything else.
+
+    ``json.loads`` recurses once per nesting level, so a deep enough nesting would raise RecursionError:
+    nesting is counted (conservatively, brackets in strings included) before parsing.
+    """
     depth = 0
-    for char in raw:  # json.loads recurses per level: a deep enough nesting raises RecursionError
-        if char in "[{":
+    opening, closing = ("[{", "]}") if isinstance(raw, str) else (b"[{", b"]}")
+    for char in raw:
+        if char in opening:
             depth += 1
             if depth > MAX_JSON_DEPTH:
-                raise ClientError("bad_message", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-        elif char in "]}":
+                raise ClientError("bad_message", f"{what}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        elif char in closing:
             depth -= 1
     try:
         message = json.loads(raw)
     except (ValueError, RecursionError):
-        raise ClientError("bad_message", "not JSON") from None
+        raise ClientError("bad_message", f"{what}: not JSON") from None
     if not isinstance(message, dict):
-        raise ClientError("bad_message", f"expected a JSON object, got {type(message).__name__}")
+        raise ClientError("bad_message", f"{what}: expected a JSON object, got {type(message).__name__}")
     return message
 
 
@@ -49,7 +55,7 @@ def decode_control(raw: str | bytes) -> str:
     """A message on ``/v1/events``: one of ``CONTROL_MESSAGES``."""
     if not isinstance(raw, str):
         raise ClientError("bad_message", "binary messages are not accepted here")
-    kind = _json_object(raw).get("type")
+    kind = json_object(raw).get("type")
     if kind not in CONTROL_MESSAGES:
         shown = kind if isinstance(kind, str | int | float | bool) or kind is None else type(kind).__name__
         raise ClientError("bad_message", f"unknown message type {str(shown)[:40]!r} "
@@ -74,7 +80,7 @@ def decode_listen(raw: str | bytes) -> Audio | End:
         if len(data) % 2:
             raise ClientError("bad_audio", "binary frames must be whole 16-bit samples")
         return Audio(np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0)
-    if _json_object(raw).get("type") != "end":
+    if json_object(raw).get("type") != "end":
         raise ClientError("bad_message", 'expected binary PCM frames or {"type": "end"}')
     return End()
 
