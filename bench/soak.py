@@ -33,6 +33,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from stenod.audio import load_audio
+from stenod.auth import session_token
 from stenod.evaluation import eval_dir as default_eval_dir
 from stenod.pulse import SINK, start_pulse
 
@@ -243,7 +244,7 @@ async def soak(args: argparse.Namespace) -> dict:
                         log_tail = (folder / "daemon.log").read_text()[-2000:]
                         raise SystemExit(f"the daemon did not start: {log_tail}") from None
                     await asyncio.sleep(0.5)
-            token = (Path(env["XDG_RUNTIME_DIR"]) / "stenod" / "token").read_text().strip()
+            token = session_token(env)
             headers = {"Authorization": f"Bearer {token}"}
             baseline = _metrics(port)
             stop = asyncio.Event()

@@ -356,3 +356,11 @@ def test_a_joiner_resets_when_the_daemon_restarts() -> None:
     joiner = Joiner()
     joiner.feed(_final(1, "One."))
     assert joiner.feed(_final(2, '"Two."')) == ' "Two."'  # an opening quote gets its space
+
+
+@pytest.mark.parametrize("url", ["foo", "http://127.0.0.1:7767", "ws://[bad"])
+def test_a_bad_daemon_address_is_a_one_line_error(url: str) -> None:
+    for command in ("tail", "pause"):
+        out = subprocess.run([sys.executable, "-m", "stenod", command, "--url", url], capture_output=True, text=True,
+                             timeout=60)
+        assert out.returncode == 2 and out.stderr.count("\n") == 1 and "not the daemon's address" in out.stderr

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from websockets.sync.client import connect
 
+from stenod.auth import session_token
 from stenod.bench_clients import WINDOW, start_xvfb
 from stenod.errors import StenodError
 from stenod.evaluation import word_error_rate
@@ -210,7 +211,7 @@ def session(display, eval_dir, tmp_path_factory) -> Iterator[Session]:
             page = browser.new_page(viewport={"width": 1280, "height": 400})
             page.goto(f"{url}/captions?lines=20&fade=0&size=34")
             truth: list[dict] = []
-            token = (Path(env["XDG_RUNTIME_DIR"]) / "stenod" / "token").read_text().strip()
+            token = session_token(env)
             with connect(f"ws://127.0.0.1:{port}/v1/events", additional_headers={"Authorization": f"Bearer {token}"}
                          ) as ws:
                 ws.recv(timeout=10)

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
+from stenod.auth import session_token
 from stenod.errors import StenodError
 from stenod.evaluation import word_error_rate
 from stenod.pulse import start_pulse
@@ -49,7 +50,7 @@ def _start_daemon(env: dict, tmp_path) -> tuple[subprocess.Popen, ClientConnecti
     deadline = time.monotonic() + 120
     while True:
         try:
-            token = (Path(env["XDG_RUNTIME_DIR"]) / "stenod" / "token").read_text().strip()
+            token = session_token(env)
             return daemon, connect(f"ws://127.0.0.1:{port}/v1/events", open_timeout=2,
                                    additional_headers={"Authorization": f"Bearer {token}"})
         except OSError:

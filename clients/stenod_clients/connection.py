@@ -22,6 +22,7 @@ from websockets.asyncio.client import ClientConnection, connect, unix_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from stenod.core.events import Event, Hello, ProtocolError
+from stenod.errors import StenodError
 
 log = logging.getLogger("stenod.clients")
 DEFAULT_URL = "ws://127.0.0.1:7767"
@@ -61,6 +62,18 @@ def daemon_token() -> str:
         return (runtime_dir() / "token").read_text().strip()
     except OSError:
         return ""
+
+
+def check_url(url: str) -> str:
+    """``url`` if it can name the daemon (``ws://HOST:PORT``, ``wss://…`` or ``unix:///PATH``), else StenodError."""
+    try:
+        parts = urlsplit(url)
+        usable = bool(parts.path) if parts.scheme == "unix" else parts.scheme in ("ws", "wss") and bool(parts.hostname)
+    except ValueError:
+        usable = False
+    if not usable:
+        raise StenodError(f"{url!r} is not the daemon's address: expected ws://HOST:PORT or unix:///PATH")
+    return url
 
 
 async def open_connection(url: str, path: str, query: dict[str, Any] | None = None,
@@ -106,7 +119,7 @@ class Subscription:
 
     def __init__(self, url: str | None = None, *, on_status: Callable[[str], None] | None = None,
                  backoff: Backoff | None = None, since: int | None = None, token: str | None = None) -> None:
-        self.url = url or daemon_url()
+        self.url = check_url(url or daemon_url())
         self.token = token  # None: found afresh at each connection (see daemon_token)
         self.on_status = on_status or (lambda message: log.info("%s", message))
         self.backoff = backoff or Backoff()
@@ -181,7 +194,7 @@ def _why(exc: BaseException) -> str:
 
 async def control(kind: str, url: str | None = None, timeout: float = 5.0) -> str:
     """Send one control message and return the daemon's state afterwards (``listening``, ``paused``)."""
-    url = url or daemon_url()
+    url = check_url(url or daemon_url())
 
     async def exchange() -> str:
         async with await open_connection(url, "/v1/events") as connection:

@@ -60,6 +60,11 @@ def load_or_create_token(directory: Path) -> str:
     return token
 
 
+def session_token(env: dict[str, str]) -> str:
+    """The control token a daemon started with environment ``env`` keeps (for its tests and benchmarks)."""
+    return (Path(env["XDG_RUNTIME_DIR"]) / "stenod" / TOKEN_FILE).read_text().strip()
+
+
 def read_token(control: str) -> str:
     """The read-scope token that goes with ``control``."""
     return hmac.new(control.encode(), b"stenod read scope", hashlib.sha256).hexdigest()

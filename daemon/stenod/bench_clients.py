@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from stenod.auth import session_token
 from stenod.errors import StenodError
 
 SESSION = "session_01_mixed_read"
@@ -155,7 +156,7 @@ def _session(env: dict[str, str], folder: Path, wav: Path) -> dict[str, list[flo
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{port}/captions?lines=100&fade=0")
             page.evaluate(OBSERVER)
-            token = (Path(env["XDG_RUNTIME_DIR"]) / "stenod" / "token").read_text().strip()
+            token = session_token(env)
             with connect(f"{url}/v1/events", additional_headers={"Authorization": f"Bearer {token}"}) as ws:
                 ws.recv(timeout=10)
 

@@ -23,6 +23,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from stenod.auth import session_token
+
 SESSION = "session_01_mixed_read"
 
 
@@ -48,7 +50,7 @@ def _play_and_listen(port: int, env: dict[str, str], wav: Path, duration: float,
     from websockets.sync.client import connect
 
     received: list[list[tuple[float, dict]]] = [[] for _ in range(subscribers)]
-    token = (Path(env["XDG_RUNTIME_DIR"]) / "stenod" / "token").read_text().strip()
+    token = session_token(env)
     connections = [connect(f"ws://127.0.0.1:{port}/v1/events", open_timeout=10,
                            additional_headers={"Authorization": f"Bearer {token}"}) for _ in range(subscribers)]
     hello = json.loads(connections[0].recv(timeout=10))

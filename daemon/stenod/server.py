@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import http
 import json
 import logging
@@ -251,14 +252,18 @@ def make_handlers(state: DaemonState, port: int, unix: bool = False
     return process_request, handler
 
 
+@functools.cache
+def _captions_html() -> bytes:
+    return (resources.files("stenod") / "data" / "captions.html").read_bytes()
+
+
 def _captions_page(connection: ServerConnection, token: str) -> Response:
     """The live captions page: one HTML file, scripts inline, talking only to this daemon.
 
     ``token`` (the read token, for a peer that showed a token or runs as this user; else "") goes into
     the page, so a page that the browser fetched as this user can subscribe without anyone copying it.
     """
-    page = (resources.files("stenod") / "data" / "captions.html").read_bytes()
-    page = page.replace(b'data-token=""', f'data-token="{token}"'.encode(), 1)
+    page = _captions_html().replace(b'data-token=""', f'data-token="{token}"'.encode(), 1)
     response = connection.respond(http.HTTPStatus.OK, "")
     response.body = page
     del response.headers["Content-Length"], response.headers["Content-Type"]
