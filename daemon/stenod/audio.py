@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -30,13 +31,22 @@ def load_audio(path: str | Path) -> np.ndarray:
         raise AudioError(f"{path}: no such file")
     if path.is_dir():
         raise AudioError(f"{path}: is a directory, not an audio file")
+    return _read(str(path), str(path))
+
+
+def decode_audio(data: bytes, name: str = "the upload") -> np.ndarray:
+    """Encoded audio (WAV, FLAC, OGG/Vorbis/Opus, MP3, …) as 16 kHz mono float32, or an AudioError."""
+    return _read(io.BytesIO(data), name)
+
+
+def _read(source: str | io.BytesIO, name: str) -> np.ndarray:
     try:
-        samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        samples, rate = sf.read(source, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         reason = str(exc).split(":")[-1].strip() or "unrecognised format"
-        raise AudioError(f"{path}: not a readable audio file ({reason})") from None
+        raise AudioError(f"{name}: not a readable audio file ({reason})") from None
     except OSError as exc:
-        raise AudioError(f"{path}: cannot read ({exc.strerror})") from None
+        raise AudioError(f"{name}: cannot read ({exc.strerror})") from None
     if samples.shape[0] == 0:
-        raise AudioError(f"{path}: contains no audio")
+        raise AudioError(f"{name}: contains no audio")
     return to_mono_16k(samples, rate)

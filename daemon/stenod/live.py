@@ -7,9 +7,11 @@ The engine runs in a single worker thread, so decodes from the microphone pipeli
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -18,6 +20,13 @@ from stenod.core.events import Event
 from stenod.core.pipeline import Pipeline, PipelineConfig
 from stenod.core.requests import DecodeRequest, DecodeResponse
 from stenod.core.vad import FrameClassifier
+from stenod.refine_stage import RefineStage
+
+T = TypeVar("T")
+
+
+class EngineUnavailable(Exception):
+    """The engine is stuck in an earlier call, or did not answer in time."""
 
 
 class DecodeService:
@@ -33,7 +42,7 @@ class DecodeService:
         self.deadline_s = deadline_s
         self.deadline_per_audio_s = deadline_per_audio_s
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stenod-decoder")
-        self._stuck: asyncio.Future[DecodeResponse] | None = None
+        self._stuck: asyncio.Future[Any] | None = None
         self._stuck_since = 0.0
         self.decode_seconds = 0.0
         self.decodes = 0
@@ -47,21 +56,31 @@ class DecodeService:
         return time.monotonic() - self._stuck_since
 
     async def decode(self, request: DecodeRequest) -> DecodeResponse:
+        try:
+            return await self.run(functools.partial(self.recognizer, request), len(request.audio) / 16000)
+        except EngineUnavailable as exc:
+            return DecodeResponse(request.id, (), error=str(exc))
+        except Exception as exc:  # a recogniser that raises instead of answering with an error
+            return DecodeResponse(request.id, (), error=f"{type(exc).__name__}: {exc}")
+
+    async def run(self, job: Callable[[], T], audio_s: float) -> T:
+        """Run ``job`` on the engine's thread, in turn with the decodes, under the deadline for ``audio_s``.
+
+        Raises :class:`EngineUnavailable` when the engine is stuck or the deadline passes; ``job``'s own
+        exceptions pass through.
+        """
         if self.stuck_for():
-            return DecodeResponse(request.id, (), error=f"the engine is stuck in a decode for "
-                                                        f"{self.stuck_for():.0f} s")
+            raise EngineUnavailable(f"the engine is stuck in a decode for {self.stuck_for():.0f} s")
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        deadline = self.deadline_s + self.deadline_per_audio_s * len(request.audio) / 16000
-        future = loop.run_in_executor(self._executor, self.recognizer, request)
+        deadline = self.deadline_s + self.deadline_per_audio_s * audio_s
+        future = loop.run_in_executor(self._executor, job)
         try:
             return await asyncio.wait_for(asyncio.shield(future), deadline)
         except TimeoutError:
             self.timeouts += 1
             self._stuck, self._stuck_since = future, time.monotonic()
-            return DecodeResponse(request.id, (), error=f"the engine did not answer within {deadline:.0f} s")
-        except Exception as exc:  # a recogniser that raises instead of answering with an error
-            return DecodeResponse(request.id, (), error=f"{type(exc).__name__}: {exc}")
+            raise EngineUnavailable(f"the engine did not answer within {deadline:.0f} s") from None
         finally:
             self.decode_seconds += time.perf_counter() - started
             self.decodes += 1
@@ -102,12 +121,14 @@ class LivePipeline:
         return self.pipeline.degraded
 
     async def finish(self) -> None:
-        """Close the open utterance and wait until its final is out."""
+        """Close the open utterance and wait until its final is out (through ``publish``'s LLM stage, if any)."""
         self._emit(self.pipeline.flush())
         self._pump()
         while not self.pipeline.idle or self._task is not None:
             self._idle.clear()
             await self._idle.wait()
+        if isinstance(self.publish, RefineStage):
+            await self.publish.drain()
 
     @property
     def lag(self) -> float:

@@ -1,0 +1,262 @@
+"""OpenAI's Realtime transcription session on ``/v1/realtime``: the event shapes its clients already speak.
+
+The client configures the session (``session.update`` with ``type: transcription``, or the older
+``transcription_session.update``), sends base64 PCM16 (24 kHz unless the session says another rate) with
+``input_audio_buffer.append``, and may ``commit`` (end the current turn now) or ``clear``. stenod's own
+VAD finds the turns: each utterance is an item, announced by ``input_audio_buffer.speech_started``, with
+``conversation.item.input_audio_transcription.delta`` events carrying committed text as it is spoken
+(append-only: the partials' guaranteed ``stable_text``), then ``speech_stopped``, ``committed``, a last
+delta and ``.completed`` with the transcript the deltas add up to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import soxr
+from websockets.asyncio.server import ServerConnection
+
+from stenod.core.events import Event, Final, Partial, SpeechEnd, SpeechStart
+from stenod.core.messages import ClientError, FloodLimit, json_object
+from stenod.engine.languages import language_code
+from stenod.live import LivePipeline
+
+NewPipeline = Callable[..., LivePipeline]
+RATES = (8000, 48000)
+FLOOD_STRIKES = 200
+
+
+@dataclass
+class _Item:
+    item_id: str
+    start_ms: int
+    sent: str = ""  # the transcript so far, as deltas
+
+
+class RealtimeSession:
+    def __init__(self, connection: ServerConnection, new_pipeline: NewPipeline, model: str,
+                 query: dict[str, list[str]], languages: set[str] | None = None) -> None:
+        self.connection = connection
+        self.new_pipeline = new_pipeline
+        self.languages = languages
+        self.session_id = "sess_" + secrets.token_hex(8)
+        self.model = (query.get("model") or [model])[0]
+        self.rate = 24000
+        self.language: str | None = None
+        self.prompt = ""
+        self.turn_detection: dict[str, Any] | None = {"type": "server_vad", "threshold": 0.5,
+                                                      "prefix_padding_ms": 300, "silence_duration_ms": 500}
+        self.noise_reduction: Any = None
+        self.legacy = False
+        self.outgoing: asyncio.Queue[str | None] = asyncio.Queue()
+        self.items: dict[int, _Item] = {}
+        self.previous_item: str | None = None
+        self.generation = 0
+        self.live = self._pipeline()
+        self.resampler: soxr.ResampleStream | None = soxr.ResampleStream(self.rate, 16000, 1, dtype="float32")
+        self.odd_byte = b""
+
+    def _pipeline(self) -> LivePipeline:
+        self.generation += 1
+        generation = self.generation
+        return self.new_pipeline(lambda event: self._on_event(generation, event), language=self.language)
+
+    # what goes out
+
+    def _send(self, kind: str, **fields: Any) -> None:
+        self.outgoing.put_nowait(json.dumps({"type": kind, "event_id": "event_" + secrets.token_hex(8), **fields},
+                                            ensure_ascii=False))
+
+    def _error(self, message: str, code: str, event_id: str | None = None, param: str | None = None) -> None:
+        self._send("error", error={"type": "invalid_request_error", "code": code, "message": message,
+                                   "param": param, "event_id": event_id})
+
+    def _session(self) -> dict[str, Any]:
+        transcription = {"model": self.model, "language": self.language or "", "prompt": self.prompt}
+        if self.legacy:
+            return {"id": self.session_id, "object": "realtime.transcription_session",
+                    "input_audio_format": "pcm16", "input_audio_transcription": transcription,
+                    "turn_detection": self.turn_detection, "input_audio_noise_reduction": self.noise_reduction}
+        return {"type": "transcription", "id": self.session_id, "object": "realtime.transcription_session",
+                "audio": {"input": {"format": {"type": "audio/pcm", "rate": self.rate},
+                                    "transcription": transcription, "turn_detection": self.turn_detection,
+                                    "noise_reduction": self.noise_reduction}},
+                "include": []}
+
+    def _on_event(self, generation: int, event: Event) -> None:
+        if generation != self.generation:
+            return  # audio the client cleared
+        if isinstance(event, SpeechStart):
+            item = _Item("item_" + secrets.token_hex(8), event.start_ms)
+            self.items[event.utterance_id] = item
+            self._send("input_audio_buffer.speech_started", audio_start_ms=event.start_ms, item_id=item.item_id)
+        elif isinstance(event, Partial):
+            item = self.items.get(event.utterance_id)
+            if item is not None and event.stable_text.startswith(item.sent) and event.stable_text != item.sent:
+                self._delta(item, event.stable_text)
+        elif isinstance(event, Final):
+            item = self.items.pop(event.utterance_id, None)
+            if item is not None:
+                self._commit(item, event.end_ms)
+                text = event.text if event.text.startswith(item.sent) else item.sent
+                if text != item.sent:
+                    self._delta(item, text)
+                self._send("conversation.item.input_audio_transcription.completed", item_id=item.item_id,
+                           content_index=0, transcript=item.sent,
+                           usage={"type": "duration", "seconds": round((event.end_ms - event.start_ms) / 1000, 3)})
+        elif isinstance(event, SpeechEnd):
+            item = self.items.pop(event.utterance_id, None)
+            if item is None:
+                return
+            self._commit(item, event.end_ms)
+            if event.discarded == "error":
+                self._send("conversation.item.input_audio_transcription.failed", item_id=item.item_id,
+                           content_index=0, error={"type": "server_error", "code": "transcription_failed",
+                                                   "message": "the engine could not transcribe this item"})
+            else:  # no words in it (noise, a hallucination refused, too short)
+                self._send("conversation.item.input_audio_transcription.completed", item_id=item.item_id,
+                           content_index=0, transcript=item.sent, usage={"type": "duration", "seconds": round(
+                               (event.end_ms - event.start_ms) / 1000, 3)})
+
+    def _delta(self, item: _Item, text: str) -> None:
+        self._send("conversation.item.input_audio_transcription.delta", item_id=item.item_id, content_index=0,
+                   delta=text[len(item.sent):])
+        item.sent = text
+
+    def _commit(self, item: _Item, end_ms: int) -> None:
+        self._send("input_audio_buffer.speech_stopped", audio_end_ms=end_ms, item_id=item.item_id)
+        self._send("input_audio_buffer.committed", item_id=item.item_id, previous_item_id=self.previous_item)
+        self.previous_item = item.item_id
+
+    # what comes in
+
+    async def run(self) -> None:
+        sender = asyncio.create_task(self._send_loop())
+        self._send("transcription_session.created" if self.legacy else "session.created", session=self._session())
+        complaints = FloodLimit()
+        try:
+            async for raw in self.connection:
+                try:
+                    self._handle(raw)
+                except ClientError as exc:
+                    if complaints.allow(time.monotonic()):
+                        self._error(str(exc), exc.code)
+                    elif complaints.strikes > FLOOD_STRIKES:
+                        await self.connection.close(1008, "too many bad messages")
+                        break
+        finally:
+            self.outgoing.put_nowait(None)
+            sender.cancel()
+
+    async def _send_loop(self) -> None:
+        while (message := await self.outgoing.get()) is not None:
+            await self.connection.send(message)
+
+    def _handle(self, raw: str | bytes) -> None:
+        if isinstance(raw, bytes):
+            raise ClientError("invalid_type",
+                              "send JSON text messages; audio goes base64 in input_audio_buffer.append")
+        message = json_object(raw)
+        kind = message.get("type")
+        event_id = message.get("event_id") if isinstance(message.get("event_id"), str) else None
+        if kind == "input_audio_buffer.append":
+            self._append(message.get("audio"), event_id)
+        elif kind == "input_audio_buffer.commit":
+            if not self.items:
+                self._error("nothing to commit: no speech since the last item", "input_audio_buffer_commit_empty",
+                            event_id)
+            else:
+                self.live.end_utterance()
+        elif kind == "input_audio_buffer.clear":
+            self.live = self._pipeline()
+            self.items.clear()
+            self._flush_resampler(reset=True)
+            self._send("input_audio_buffer.cleared")
+        elif kind in ("session.update", "transcription_session.update"):
+            self._update(message.get("session"), kind == "transcription_session.update", event_id)
+        else:
+            raise ClientError("invalid_event", f"unknown or unsupported event type {str(kind)[:60]!r}")
+
+    def _append(self, audio: Any, event_id: str | None) -> None:
+        if not isinstance(audio, str):
+            raise ClientError("invalid_value", "input_audio_buffer.append needs 'audio': base64 PCM16")
+        try:
+            pcm = self.odd_byte + base64.b64decode(audio, validate=True)
+        except (binascii.Error, ValueError):
+            raise ClientError("invalid_value", "'audio' is not valid base64") from None
+        usable = len(pcm) - len(pcm) % 2
+        self.odd_byte = pcm[usable:]
+        samples = np.frombuffer(pcm[:usable], dtype="<i2").astype(np.float32) / 32768.0
+        if self.resampler is not None:
+            samples = self.resampler.resample_chunk(samples)
+        self.live.feed(samples)
+
+    def _flush_resampler(self, reset: bool = False) -> None:
+        if self.resampler is not None and not reset:
+            self.live.feed(self.resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+        self.resampler = soxr.ResampleStream(self.rate, 16000, 1, dtype="float32") if self.rate != 16000 else None
+        self.odd_byte = b""
+
+    def _update(self, session: Any, legacy: bool, event_id: str | None) -> None:
+        if not isinstance(session, dict):
+            raise ClientError("invalid_value", "session.update needs a 'session' object")
+        if legacy:
+            self.legacy = True
+            fmt = session.get("input_audio_format", "pcm16")
+            if fmt != "pcm16":
+                raise ClientError("invalid_value", f"input_audio_format {fmt!r} is not supported: use pcm16")
+            rate = 24000
+            transcription = session.get("input_audio_transcription")
+            turns, noise = session.get("turn_detection", self.turn_detection), session.get(
+                "input_audio_noise_reduction", self.noise_reduction)
+        else:
+            if session.get("type", "transcription") != "transcription":
+                raise ClientError("invalid_value",
+                                  "stenod serves transcription sessions only: set session.type to 'transcription'")
+            audio_in = (session.get("audio") or {}).get("input") or {}
+            fmt = audio_in.get("format") or {"type": "audio/pcm", "rate": self.rate}
+            if not isinstance(fmt, dict) or fmt.get("type") != "audio/pcm":
+                raise ClientError("invalid_value",
+                                  "audio.input.format must be audio/pcm (PCM16 little-endian mono)")
+            rate = fmt.get("rate", 24000)
+            if not isinstance(rate, int) or not RATES[0] <= rate <= RATES[1]:
+                raise ClientError("invalid_value", f"audio.input.format.rate must be {RATES[0]}-{RATES[1]} Hz")
+            transcription = audio_in.get("transcription")
+            turns = audio_in.get("turn_detection", self.turn_detection)
+            noise = audio_in.get("noise_reduction", self.noise_reduction)
+        if transcription is not None and not isinstance(transcription, dict):
+            raise ClientError("invalid_value", "transcription must be an object")
+        language = self.language
+        if transcription:
+            wanted = transcription.get("language")
+            if isinstance(wanted, str) and wanted:
+                language = language_code(wanted)
+                if language not in (self.languages or {"en"}):
+                    raise ClientError("unsupported_language", f"language {wanted!r} is not one this model knows")
+            if isinstance(transcription.get("model"), str):
+                self.model = transcription["model"]
+            if isinstance(transcription.get("prompt"), str):
+                self.prompt = transcription["prompt"]
+        if turns is not None and not (isinstance(turns, dict) and turns.get("type") in ("server_vad", "semantic_vad")):
+            raise ClientError("invalid_value", "turn_detection must be server_vad, semantic_vad or null")
+        self.turn_detection, self.noise_reduction = turns, noise
+        if rate != self.rate:
+            self._flush_resampler()
+            self.rate = rate
+            self._flush_resampler(reset=True)
+        if language != self.language:
+            if self.items:
+                raise ClientError("conversation_already_has_active_response",
+                                  "change the language between turns, not while speech is being transcribed")
+            self.language = language
+            self.live = self._pipeline()  # the next turn is transcribed in the new language
+        self._send("transcription_session.updated" if legacy else "session.updated", session=self._session())
