@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,15 @@ def test_live_typing_never_types_the_unstable_tail_or_takes_anything_back() -> N
                           _partial(2, "Second", "second", "thing"), _partial(2, "Second", "second", "thang"),
                           _final(2, "Second thing."), _end(2)])
     assert typed == "First. Second thing."
+
+
+def test_live_typing_completes_an_llm_rewritten_final_from_its_rule_text() -> None:
+    final = replace(_final(1, "So, I think the cat sat."), cleaned_by="llm", rules_text="So I think the cat sat.")
+    live = Joiner(live=True)
+    assert [live.feed(e) for e in [_partial(1, "So I think"), final, final, _end(1)]] == [
+        "So I think", " the cat sat.", "", ""]
+    assert _typed(Joiner(live=True), [_partial(1, ""), final, final, _end(1)]) == "So, I think the cat sat."
+    assert _typed(Joiner(), [_partial(1, "So I think"), final, final, _end(1)]) == "So, I think the cat sat."
 
 
 def test_a_replayed_or_repeated_final_is_not_typed_twice() -> None:

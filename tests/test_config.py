@@ -30,8 +30,10 @@ def test_file_then_flags(tmp_path) -> None:
 
 def test_show_round_trips(tmp_path) -> None:
     path = tmp_path / "config.toml"
-    path.write_text('[model]\nprecision = "fp32"\n[stream]\nreplacements = { "a \\"b\\"" = "c" }\n')
+    path.write_text('[model]\nprecision = "fp32"\n[stream]\nreplacements = { "a \\"b\\"" = "c" }\n'
+                    '[llm]\nurl = "http://127.0.0.1:8080/v1"\nprompt = """Fix "this":\n\tonly\\\\that."""\n')
     config = load(path)
+    assert config.llm.prompt == 'Fix "this":\n\tonly\\that.'
     again = tmp_path / "again.toml"
     again.write_text(to_toml(config))
     assert load(again) == config
@@ -48,6 +50,10 @@ def test_show_round_trips(tmp_path) -> None:
     ("[stream]\npartials = \"yes\"\n", "stream.partials: expected true or false"),
     ("[server]\nlisten = \"localhost\"\n", "server.listen: expected HOST:PORT"),
     ("[server]\nallowed_origins = \"x\"\n", "server.allowed_origins: expected a list of strings"),
+    ("[llm]\nurl = \"127.0.0.1:8080\"\n", "llm.url: expected an http:// or https:// base URL"),
+    ("[llm]\nurl = \"http://127.0.0.1:port/v1\"\n", "llm.url: expected an http:// or https:// base URL"),
+    ("[llm]\ntimeout_ms = 10\n", "llm.timeout_ms: expected 50 to 60000, got 10"),
+    ("[llm]\napi_key_env = \"sk-abc123\"\n", "llm.api_key_env: expected the name of an environment variable"),
     ("[audio\n", "not valid TOML"),
 ])
 def test_bad_files_name_the_problem(tmp_path, text: str, message: str) -> None:

@@ -26,13 +26,14 @@ def wyoming(tmp_path_factory):
     d.stop()
 
 
-async def _transcribe(port: int, audio: np.ndarray, rate: int, channels: int = 1) -> tuple[list, Transcript]:
+async def _transcribe(port: int, audio: np.ndarray, rate: int, channels: int = 1, language: str = "en"
+                      ) -> tuple[list, Transcript]:
     pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
     if channels > 1:
         pcm = np.repeat(pcm[:, None], channels, axis=1)
     data = pcm.tobytes()
     async with AsyncTcpClient("127.0.0.1", port) as client:
-        await client.write_event(Transcribe(language="en").event())
+        await client.write_event(Transcribe(language=language).event())
         await client.write_event(AudioStart(rate=rate, width=2, channels=channels).event())
         step = 2048 * 2 * channels
         for at in range(0, len(data), step):
@@ -73,6 +74,13 @@ def test_a_dev_set_file_is_transcribed_and_streamed_append_only(wyoming, jfk_aud
 def test_other_rates_and_channels_are_resampled(wyoming, jfk_audio) -> None:
     audio = soxr.resample(jfk_audio, 16000, 44100)
     _, transcript = asyncio.run(_transcribe(wyoming, audio, 44100, channels=2))
+    assert word_error_rate([JFK], [transcript.text]) <= 0.15
+
+
+@pytest.mark.parametrize(("asked", "applied"), [("en-US", "en"), ("de", None)])
+def test_the_requested_language_is_used_when_the_model_knows_it(wyoming, jfk_audio, asked, applied) -> None:
+    _, transcript = asyncio.run(_transcribe(wyoming, jfk_audio, 16000, language=asked))
+    assert transcript.language == applied
     assert word_error_rate([JFK], [transcript.text]) <= 0.15
 
 

@@ -15,15 +15,18 @@ import numpy as np
 from stenod.auth import Authority, load_or_create_token
 from stenod.bus import EventBus
 from stenod.classifiers import make_classifier
-from stenod.config import Config, ConfigError, load
+from stenod.config import Config, ConfigError, LlmConfig, load
 from stenod.core.cleanup import CleanupConfig
 from stenod.core.events import Event
 from stenod.core.pipeline import PipelineConfig
 from stenod.errors import StenodError
 from stenod.live import DecodeService, LivePipeline
+from stenod.llm import refiner_for
 from stenod.mic import Microphone, choose_device
 from stenod.notify import notify, watchdog_interval
+from stenod.openai_rest import Transcriptions
 from stenod.paths import runtime_dir
+from stenod.refine_stage import RefineStage, refined
 from stenod.server import DaemonState, claim_socket, socket_path, start_server
 from stenod.wyoming import start_wyoming
 
@@ -36,6 +39,20 @@ def pipeline_config(config: Config) -> PipelineConfig:
     return PipelineConfig(language=config.model.language or None, partials=config.stream.partials,
                           cleanup=CleanupConfig(spoken_punctuation=config.stream.spoken_punctuation,
                                                 replacements=dict(config.stream.replacements)))
+
+
+def follow_llm(state: DaemonState, previous: LlmConfig) -> None:
+    """Apply a reloaded ``[llm]``: to the microphone at once, to ``/v1/listen`` streams opened afterwards."""
+    if state.config.llm == previous:
+        return
+    state.refiner = refiner_for(state.config.llm)
+    mic = state.mic
+    if mic is None:
+        return
+    if isinstance(mic.publish, RefineStage):
+        mic.publish.refine = state.refiner.refine if state.refiner else None
+    else:
+        mic.publish = refined(mic.publish, state.refiner)
 
 
 async def _play_file(path: Path, state: DaemonState, on_audio: Callable[[np.ndarray], None]) -> None:
@@ -71,11 +88,15 @@ async def serve_forever(config: Config, config_path: Path | None, input_file: Pa
     bus = EventBus(config.server.replay_events, config.server.max_queued_finals)
     language = config.model.language or ("en" if not engine.multilingual else "auto")
 
-    def new_pipeline(publish: Callable[[Event], None]) -> LivePipeline:
-        return LivePipeline(make_classifier(state.config.stream.vad), decoder, pipeline_config(state.config),
-                            publish)
+    def new_pipeline(publish: Callable[[Event], None], language: str | None = None) -> LivePipeline:
+        config = pipeline_config(state.config)
+        return LivePipeline(make_classifier(state.config.stream.vad), decoder,
+                            replace(config, language=language) if language else config, publish)
 
     state = DaemonState(config, bus, decoder, engine.name, language, new_pipeline, authority)
+    state.languages = set(engine.tokenizer.languages) if engine.multilingual else None
+    state.transcriptions = Transcriptions(engine, decoder)
+    state.refiner = refiner_for(config.llm)
     servers = await start_server(state)
     wyoming = None
     if config.server.wyoming:
@@ -85,7 +106,7 @@ async def serve_forever(config: Config, config_path: Path | None, input_file: Pa
     # The microphone's blocks come every audio.block_ms: a long silence in their arrival (suspend, a stalled
     # device) closes the utterance rather than gluing what comes after onto it.
     state.mic = LivePipeline(make_classifier(config.stream.vad), decoder,
-                             replace(pipeline_config(config), gap_s=MIC_GAP_S), bus.publish)
+                             replace(pipeline_config(config), gap_s=MIC_GAP_S), refined(bus.publish, state.refiner))
 
     def on_audio(samples: np.ndarray) -> None:
         if not state.paused and state.mic is not None:
@@ -116,11 +137,13 @@ async def serve_forever(config: Config, config_path: Path | None, input_file: Pa
     loop.add_signal_handler(signal.SIGINT, stop.set)
 
     def reload() -> None:
+        previous = state.config
         try:
             state.config = load(config_path)
         except ConfigError as exc:
             log.error("reload failed, keeping the running configuration: %s", exc)
             return
+        follow_llm(state, previous.llm)
         log.info("configuration reloaded")
         notify(f"STATUS={summary} (configuration reloaded)")
 

@@ -20,6 +20,7 @@ import h11
 log = logging.getLogger("stenod.http")
 HEAD_LIMIT = 64 * 1024
 READ_TIMEOUT_S = 30.0  # for the head, and between two pieces of the body
+REQUEST_TIMEOUT_S = 300.0  # for the whole request: a body trickled in forever is cut off
 
 
 @dataclass
@@ -104,9 +105,12 @@ async def serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=HEAD_LIMIT)
     try:
         try:
-            head, body = await _read_request(conn, reader, writer, max_body)
+            async with asyncio.timeout(REQUEST_TIMEOUT_S):
+                head, body = await _read_request(conn, reader, writer, max_body)
         except RequestTooLarge as exc:
             response = error(413, str(exc))
+        except TimeoutError:
+            response = error(408, "the request was too slow to arrive")
         except h11.RemoteProtocolError as exc:
             response = error(exc.error_status_hint, f"malformed HTTP request: {exc}")
         else:

@@ -27,6 +27,7 @@ from stenod.live import DecodeService, EngineUnavailable
 
 FORMATS = ("json", "text", "verbose_json", "srt", "vtt")
 GRANULARITIES = ("segment", "word")
+PUNCTUATION = "\"'.,;:!?¿¡…“”‘’«»()[]-—"  # OpenAI's words carry none
 WINDOW_S = 30.0
 
 
@@ -155,8 +156,8 @@ def render(request: TranscriptionRequest, segments: list[Segment], info: Transcr
                              "compression_ratio": round(seg.compression_ratio, 6),
                              "no_speech_prob": round(seg.no_speech_prob, 6)} for seg in segments]
     if "word" in request.granularities:
-        body["words"] = [{"word": w.word.strip(), "start": w.start, "end": w.end}
-                         for seg in segments for w in seg.words or []]
+        words = ((w.word.strip().strip(PUNCTUATION), w) for seg in segments for w in seg.words or [])
+        body["words"] = [{"word": word, "start": w.start, "end": w.end} for word, w in words if word]
     body["usage"] = usage
     return HttpResponse.json(200, body)
 

@@ -45,12 +45,19 @@ from stenod.core.messages import (
     decode_listen_query,
 )
 from stenod.errors import StenodError
+from stenod.http import HttpRequest, HttpResponse, serve_one
 from stenod.live import DecodeService, LivePipeline
+from stenod.llm import Refiner
+from stenod.openai_realtime import RealtimeSession
+from stenod.openai_rest import Transcriptions, error_response
 from stenod.paths import runtime_dir
+from stenod.refine_stage import refined
+from stenod.switch import StreamHandler, switching_connection
 
 log = logging.getLogger("stenod.server")
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 FLOOD_STRIKES = 200  # messages refused by the flood limit before the connection is closed
+MAX_UPLOADS = 2  # file transcriptions at once; more are answered 429
 
 
 @dataclass
@@ -73,8 +80,11 @@ class DaemonState:
         self.language = language
         self.new_pipeline = new_pipeline
         self.mic: LivePipeline | None = None
+        self.refiner: Refiner | None = None  # the LLM clean-up of finals ([llm]), for the mic and /v1/listen
         self.paused = False
         self.state = "starting"
+        self.languages: set[str] | None = None  # what a session may ask for; None: English only
+        self.transcriptions: Transcriptions | None = None  # POST /v1/audio/transcriptions, once the model is loaded
         self.stream = secrets.token_hex(6)  # names the microphone stream; a restarted daemon has a new one
         self.metrics = Metrics()
 
@@ -147,9 +157,9 @@ def _forbidden(connection: ServerConnection, reason: str) -> Response:
     return connection.respond(http.HTTPStatus.FORBIDDEN, f"{reason}\n")
 
 
-def _check_origin(request: Request, port: int, allowed: tuple[str, ...], check_host: bool = True) -> str:
-    """Why the request is refused, or ""."""
-    hosts = request.headers.get_all("Host")
+def _check_origin(hosts: list[str], origins: list[str], port: int, allowed: tuple[str, ...],
+                  check_host: bool = True) -> str:
+    """Why a request with these ``Host`` and ``Origin`` headers is refused, or ""."""
     if len(hosts) != 1:
         return "Host header missing or repeated"
     host = hosts[0].strip()
@@ -159,7 +169,6 @@ def _check_origin(request: Request, port: int, allowed: tuple[str, ...], check_h
         hostname = ""
     if check_host and hostname not in LOOPBACK_HOSTS:
         return f"Host {host!r} is not a loopback name"
-    origins = request.headers.get_all("Origin")
     if not origins:
         return ""
     if len(origins) > 1:
@@ -171,12 +180,12 @@ def _check_origin(request: Request, port: int, allowed: tuple[str, ...], check_h
     return ""
 
 
-def _same_user(connection: ServerConnection, unix: bool) -> bool:
+def _same_user(transport: asyncio.BaseTransport, unix: bool) -> bool:
     """Whether the peer runs as this daemon's user (Unix socket: SO_PEERCRED; loopback TCP: /proc/net)."""
     if unix:
-        sock = connection.transport.get_extra_info("socket")
+        sock = transport.get_extra_info("socket")
         return sock is not None and unix_peer_uid(sock) == os.getuid()
-    local, remote = connection.local_address, connection.remote_address
+    local, remote = transport.get_extra_info("sockname"), transport.get_extra_info("peername")
     if not (isinstance(local, tuple) and isinstance(remote, tuple)) or remote[0] not in ("127.0.0.1", "::1"):
         return False
     return loopback_peer_uid(local[1], remote[1]) == os.getuid()
@@ -188,11 +197,58 @@ def scope_of(connection: ServerConnection, request: Request, authority: Authorit
     boundary), else what its token grants ("" for none). ``?token=`` counts only where ``query_token``
     says (the captions page): URLs end up in logs and histories."""
     if unix:
-        return CONTROL if _same_user(connection, unix=True) else ""
+        return CONTROL if _same_user(connection.transport, unix=True) else ""
     query = parse_qs(urlsplit(request.path).query) if query_token else {}
     return authority.scope(presented_token(request.headers.get("Authorization"),
                                            request.headers.get("Sec-WebSocket-Protocol"),
                                            query.get("token", [""])[0] or None))
+
+
+NEED_TOKEN = ("a token is needed: Authorization: Bearer <token> (the token is in $XDG_RUNTIME_DIR/stenod/token; "
+              "see docs/security.md)")
+
+
+def make_http_app(state: DaemonState, port: int, unix: bool = False) -> StreamHandler:
+    """The handler of requests other than GET on the daemon's port: ``POST /v1/audio/transcriptions``."""
+    remote = state.config.server.allow_remote
+    busy = asyncio.Semaphore(MAX_UPLOADS)
+
+    async def app(request: HttpRequest) -> HttpResponse:
+        path = urlsplit(request.target).path
+        reason = _check_origin(request.header_values("host"), request.header_values("origin"), port,
+                               state.config.server.allowed_origins, check_host=not (unix or remote))
+        if reason:
+            log.warning("refused an HTTP request: %s", reason)
+            return error_response(403, reason, code="forbidden")
+        if path != "/v1/audio/transcriptions" or request.method != "POST":
+            return error_response(404, f"no {request.method} {path} here: try POST /v1/audio/transcriptions",
+                                  code="not_found")
+        if unix:
+            scope = CONTROL if _same_user(request.transport, unix=True) else ""
+        else:
+            scope = state.authority.scope(presented_token(request.header("authorization"), None))
+        if not scope:
+            response = error_response(401, NEED_TOKEN, code="invalid_api_key")
+            response.headers.append(("WWW-Authenticate", 'Bearer realm="stenod"'))
+            return response
+        if scope != CONTROL:
+            return error_response(403, "transcription needs the control token, not the read token",
+                                  code="forbidden")
+        if state.transcriptions is None:
+            return error_response(503, "no model is loaded", kind="server_error")
+        if busy.locked():
+            return error_response(429, f"{MAX_UPLOADS} transcriptions are already running; try again shortly",
+                                  kind="rate_limit_error", code="busy")
+        async with busy:
+            return await state.transcriptions.transcribe(request)
+
+    def error(status: int, message: str) -> HttpResponse:
+        return error_response(status, message)
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await serve_one(reader, writer, app, state.config.server.max_upload_bytes, error)
+
+    return serve
 
 
 def _unauthorised(connection: ServerConnection, reason: str) -> Response:
@@ -209,7 +265,8 @@ def make_handlers(state: DaemonState, port: int, unix: bool = False
     async def process_request(connection: ServerConnection, request: Request) -> Response | None:
         path = urlsplit(request.path).path
         # A Unix socket has no Host to trust; a server opened to the network is reached by other names.
-        reason = _check_origin(request, port, state.config.server.allowed_origins, check_host=not (unix or remote))
+        reason = _check_origin(request.headers.get_all("Host"), request.headers.get_all("Origin"), port,
+                               state.config.server.allowed_origins, check_host=not (unix or remote))
         if reason:
             return _forbidden(connection, reason)
         if path == "/health":
@@ -222,17 +279,24 @@ def make_handlers(state: DaemonState, port: int, unix: bool = False
             return response
         if path == "/captions":
             trusted = (bool(scope_of(connection, request, state.authority, unix, query_token=True))
-                       or _same_user(connection, unix))
+                       or _same_user(connection.transport, unix))
             return _captions_page(connection, state.authority.read_token if trusted else "")
-        if path not in ("/v1/events", "/v1/listen"):
+        if path not in ("/v1/events", "/v1/listen", "/v1/realtime", "/v1/models"):
             return connection.respond(http.HTTPStatus.NOT_FOUND,
-                                      "not found: try /captions, /v1/events, /v1/listen, /health\n")
+                                      "not found: try /captions, /v1/events, /v1/listen, /v1/realtime, /health\n")
         scope = scope_of(connection, request, state.authority, unix)
         if not scope:
-            return _unauthorised(connection, "a token is needed: Authorization: Bearer <token> "
-                                 "(the token is in $XDG_RUNTIME_DIR/stenod/token; see docs/security.md)")
-        if path == "/v1/listen" and scope != CONTROL:
-            return _forbidden(connection, "/v1/listen needs the control token, not the read token")
+            return _unauthorised(connection, NEED_TOKEN)
+        if path in ("/v1/listen", "/v1/realtime") and scope != CONTROL:
+            return _forbidden(connection, f"{path} needs the control token, not the read token")
+        if path == "/v1/models":
+            models = state.transcriptions.models() if state.transcriptions else HttpResponse.json(200, {"data": []})
+            response = connection.respond(http.HTTPStatus.OK, "")
+            response.body = models.body
+            del response.headers["Content-Length"], response.headers["Content-Type"]
+            response.headers["Content-Length"] = str(len(models.body))
+            response.headers["Content-Type"] = models.content_type
+            return response
         return None
 
     async def handler(connection: ServerConnection) -> None:
@@ -246,6 +310,8 @@ def make_handlers(state: DaemonState, port: int, unix: bool = False
                 await _events(connection, state, query, scope)
             elif url.path == "/v1/listen":
                 await _listen(connection, state, query)
+            elif url.path == "/v1/realtime":
+                await RealtimeSession(connection, state.new_pipeline, state.model, query, state.languages).run()
         except ConnectionClosed:
             pass
 
@@ -356,7 +422,7 @@ async def _listen(connection: ServerConnection, state: DaemonState, query: dict[
         await connection.close(1008, str(exc))
         return
     outgoing: asyncio.Queue[str | None] = asyncio.Queue()
-    live = state.new_pipeline(lambda event: outgoing.put_nowait(json.dumps(event.to_dict())))
+    live = state.new_pipeline(refined(lambda event: outgoing.put_nowait(json.dumps(event.to_dict())), state.refiner))
     resampler = soxr.ResampleStream(rate, 16000, 1, dtype="float32", quality="HQ") if rate != 16000 else None
 
     async def send_loop() -> None:
@@ -402,14 +468,17 @@ async def start_server(state: DaemonState) -> list[Server]:
                "server_header": None}
     process_request, handler = make_handlers(state, port)
     try:
-        servers = [await serve(handler, host, port, process_request=process_request, **options)]
+        servers = [await serve(handler, host, port, process_request=process_request,
+                               create_connection=switching_connection(make_http_app(state, port)), **options)]
     except OSError as exc:
         raise StenodError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     if state.config.server.unix_socket:
         path = socket_path()
         claim_socket(path)
         process_request, handler = make_handlers(state, port, unix=True)
-        servers.append(await unix_serve(handler, str(path), process_request=process_request, **options))
+        servers.append(await unix_serve(handler, str(path), process_request=process_request,
+                                        create_connection=switching_connection(make_http_app(state, port, True)),
+                                        **options))
         path.chmod(0o600)
     return servers
 

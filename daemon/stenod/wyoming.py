@@ -30,6 +30,7 @@ from stenod import __version__
 from stenod.core.committed import Joiner
 from stenod.core.events import Event as StenodEvent
 from stenod.core.messages import ClientError, json_object
+from stenod.engine.languages import language_code
 from stenod.errors import StenodError
 from stenod.live import LivePipeline
 
@@ -163,8 +164,7 @@ class Session:
         elif frame.type == "ping":
             await self.send("pong", {"text": frame.data.get("text")} if frame.data.get("text") else None)
         elif frame.type == "transcribe":
-            language = frame.data.get("language")
-            self.language = language if isinstance(language, str) else None
+            self.language = self._known(frame.data.get("language"))
         elif frame.type == "audio-start":
             await self._start(frame)
         elif frame.type == "audio-chunk":
@@ -172,6 +172,18 @@ class Session:
         elif frame.type == "audio-stop":
             await self._stop()
         # other events (voice-started, detect, …) are not ours to answer
+
+    def _known(self, language: Any) -> str | None:
+        """The model's code for a requested language (``en``, ``en-US``, ``English``), or None to detect it."""
+        if not isinstance(language, str) or not language.strip():
+            return None
+        code = language_code(language.replace("_", "-").split("-")[0])
+        known = {lang for _, languages in self.models for lang in languages}
+        if code not in known:
+            log.warning("Wyoming asked for language %r, which %s does not know: detecting it instead",
+                        language[:40], ", ".join(name for name, _ in self.models))
+            return None
+        return code
 
     async def _start(self, frame: Frame) -> None:
         rate, width, channels = (frame.data.get(k) for k in ("rate", "width", "channels"))
@@ -183,7 +195,7 @@ class Session:
         self.format = (rate, width, channels)
         self.resampler = soxr.ResampleStream(rate, 16000, 1, dtype="float32") if rate != 16000 else None
         self.joiner, self.text = Joiner(live=True), ""
-        self.live = self.new_pipeline(self._on_event)
+        self.live = self.new_pipeline(self._on_event, language=self.language)
         self.started = True
         await self.send("transcript-start", {"language": self.language} if self.language else None)
 

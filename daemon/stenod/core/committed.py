@@ -2,7 +2,8 @@
 
 Only text that will never change is typed: a ``final``'s text, and with ``live`` a ``partial``'s
 ``stable_text``, which the daemon guarantees the final extends. Utterances are joined by a space, except
-after a line break or before punctuation.
+after a line break or before punctuation. A final that an LLM rewrote may not extend what partials typed:
+then the utterance is completed from the final's ``rules_text``, which does.
 """
 
 from __future__ import annotations
@@ -19,17 +20,18 @@ class Joiner:
         self.last_char = ""
         self.utterance: int | None = None
         self.typed = ""  # what was typed of the current utterance
+        self.follows_rules = False  # whether it is rule-based text: partials' stable_text, or a final's rules_text
         self.stream = ""
 
     def feed(self, event: Event) -> str:
         """The characters to type now for ``event`` (often none)."""
         if isinstance(event, Hello):
             if event.stream != self.stream:  # a restarted daemon counts its utterances from 1 again
-                self.stream, self.utterance, self.typed = event.stream, None, ""
+                self.stream, self.utterance, self.typed, self.follows_rules = event.stream, None, "", False
             return ""
         if isinstance(event, SpeechEnd):
             if event.utterance_id == self.utterance:
-                self.utterance, self.typed = None, ""
+                self.utterance, self.typed, self.follows_rules = None, "", False
             return ""
         if isinstance(event, Final):
             target = event.text
@@ -38,7 +40,11 @@ class Joiner:
         else:
             return ""
         if event.utterance_id != self.utterance:
-            self.utterance, self.typed = event.utterance_id, ""
+            self.utterance, self.typed, self.follows_rules = event.utterance_id, "", False
+        from_rules = (isinstance(event, Final) and self.follows_rules and event.cleaned_by == "llm"
+                      and bool(event.rules_text))
+        if from_rules:
+            target = event.rules_text  # what was typed is a prefix of it, not of the LLM's text
         done = len(self.typed)
         if not target.startswith(self.typed):
             if not isinstance(event, Final):
@@ -52,6 +58,7 @@ class Joiner:
         if not self.typed:
             delta = self._separator(delta) + delta
         self.typed = target
+        self.follows_rules = from_rules or not isinstance(event, Final)
         self.typed_any = True
         self.last_char = delta[-1]
         return delta

@@ -17,7 +17,8 @@ it follows the utterance's ``final``, or carries ``discarded`` (the reason) when
 In a ``partial``, ``stable`` holds the committed words (they never change and the ``final`` extends them)
 and ``unstable`` the rest of the latest hypothesis. ``stable_text`` is the cleaned text of the committed words
 that no later word can change: it only grows, and the ``final``'s ``text`` starts with it, so a client may
-type it at once and never take anything back.
+type it at once and never take anything back. When an LLM rewrote the final (``cleaned_by`` is ``"llm"``),
+its ``rules_text`` is the text that starts with ``stable_text``.
 
 ``hello`` names the ``stream``: it changes when the daemon restarts, so a client reconnecting with
 ``since`` can tell whether the ``seq`` it remembers still counts.
@@ -127,6 +128,8 @@ class Final(Event):
     language: str
     start_ms: int
     end_ms: int
+    cleaned_by: str = "rules"  # "rules", or "llm" when the daemon's LLM clean-up hook rewrote ``text``
+    rules_text: str = ""  # with "llm": the rule-based text it replaced (which extends the partials' stable_text)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,182 @@
+"""The optional LLM clean-up hook: a final's rule-cleaned text, rewritten by an OpenAI-compatible chat endpoint.
+
+``POST {url}/chat/completions`` (llama.cpp server, Ollama, vLLM, …) with the configured prompt as the system
+message and the text as the user message, answered with ``choices[0].message.content``. The whole exchange
+runs under ``llm.timeout_ms``; a timeout, a connection or HTTP error, an answer that does not parse, and an
+empty or overlong answer all give the rule-cleaned text back instead. Each kind of failure is logged once
+until the endpoint answers well again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+from collections import Counter
+from typing import Any
+from urllib.parse import urlsplit
+
+import h11
+
+from stenod import __version__
+from stenod.config import LOOPBACK, LlmConfig
+
+log = logging.getLogger("stenod.llm")
+MAX_BODY = 256 << 10  # bytes of response body read at most
+_QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»", "„": "“", "`": "`"}
+_THINKING = re.compile(r"^\s*<think>.*?</think>", re.DOTALL)
+
+
+class Fallback(Exception):
+    """Why an answer is not used; ``kind`` names the sort of failure (for logs and counters)."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+
+
+async def post_json(url: str, payload: dict[str, Any], headers: dict[str, str],
+                    max_body: int = MAX_BODY) -> tuple[int, bytes]:
+    """POST ``payload`` as JSON to ``url`` (http or https) over one connection: (status, body).
+
+    Raises ``Fallback`` for a body over ``max_body``, ``h11.ProtocolError`` for a reply that is not HTTP,
+    ``OSError`` when the server cannot be reached. Put a timeout around it.
+    """
+    parts = urlsplit(url)
+    secure = parts.scheme == "https"
+    host = parts.hostname or ""
+    port = parts.port or (443 if secure else 80)
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    request = h11.Request(method="POST", target=target, headers=[
+        ("Host", parts.netloc.rpartition("@")[2]), ("User-Agent", f"stenod/{__version__}"),
+        ("Content-Type", "application/json"), ("Accept", "application/json"), ("Content-Length", str(len(body))),
+        ("Connection", "close"), *headers.items()])
+    reader, writer = await asyncio.open_connection(host, port, ssl=True if secure else None)
+    try:
+        connection = h11.Connection(h11.CLIENT)
+        writer.write(connection.send(request) + connection.send(h11.Data(data=body))
+                     + connection.send(h11.EndOfMessage()))
+        await writer.drain()
+        status, received = 0, bytearray()
+        while True:
+            event = connection.next_event()
+            if event is h11.NEED_DATA:
+                connection.receive_data(await reader.read(1 << 16))
+            elif isinstance(event, h11.Response):
+                status = event.status_code
+            elif isinstance(event, h11.Data):
+                received += event.data
+                if len(received) > max_body:
+                    raise Fallback("too_large", f"the reply is over {max_body >> 10} KiB")
+            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                return status, bytes(received)
+    except BaseException:
+        writer.transport.abort()
+        raise
+    finally:
+        writer.close()
+
+
+def answer_text(body: bytes) -> str:
+    """``choices[0].message.content`` of a chat completion; ``Fallback`` when there is none."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        raise Fallback("not_json", f"the reply ({len(body)} bytes) is not JSON") from None
+    try:
+        content = data["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        keys = ", ".join(map(str, data)) if isinstance(data, dict) else type(data).__name__
+        raise Fallback("no_answer", f"the reply has no choices[0].message.content (it has: {keys})") from None
+    if not isinstance(content, str):
+        raise Fallback("no_answer", f"choices[0].message.content is {type(content).__name__}, not text")
+    return content
+
+
+def accept(answer: str, text: str) -> str:
+    """The model's ``answer`` tidied to stand in for ``text``; ``Fallback`` when it cannot.
+
+    A reasoning block, whitespace and a pair of quotes around the whole answer are removed (unless the text
+    itself was quoted); the text's own leading and trailing whitespace (a spoken "new line") is kept.
+    """
+    core = _THINKING.sub("", answer).strip()
+    stripped = text.strip()
+    if len(core) >= 2 and _QUOTES.get(core[0]) == core[-1] and not stripped.startswith(core[0]):
+        core = core[1:-1].strip()
+    if not core:
+        raise Fallback("empty", "the answer is empty")
+    if len(core) > 2 * len(stripped) + 40 or core.count("\n") > stripped.count("\n") + 1:
+        raise Fallback("overlong", f"the answer ({len(core)} characters, {core.count(chr(10)) + 1} lines) is "
+                                   f"out of proportion to the text ({len(stripped)} characters)")
+    return text[:len(text) - len(text.lstrip())] + core + text[len(text.rstrip()):]
+
+
+def refiner_for(config: LlmConfig) -> Refiner | None:
+    """A refiner for ``[llm]``, or None when it is off (no ``url``)."""
+    if not config.url:
+        return None
+    host = urlsplit(config.url).hostname or ""
+    if host not in LOOPBACK and not host.startswith("127."):
+        log.warning("LLM clean-up: every final's text is sent to %s, off this machine", config.url)
+    return Refiner(config)
+
+
+class Refiner:
+    """Offers each final's text to the LLM; counts what it did (``refined``, ``fallbacks`` by kind)."""
+
+    def __init__(self, config: LlmConfig) -> None:
+        self.config = config
+        self.endpoint = config.url.rstrip("/") + "/chat/completions"
+        self.headers: dict[str, str] = {}
+        if config.api_key_env:
+            key = os.environ.get(config.api_key_env, "")
+            if key:
+                self.headers["Authorization"] = f"Bearer {key}"
+            else:
+                log.warning("llm.api_key_env names %s, which is not set: sending no key", config.api_key_env)
+        self.refined = 0
+        self.fallbacks: Counter[str] = Counter()
+        self._reported: set[str] = set()
+
+    @property
+    def fallbacks_total(self) -> int:
+        return sum(self.fallbacks.values())
+
+    async def refine(self, text: str) -> tuple[str, str]:
+        """(text, step): the LLM's version and "llm", or ``text`` itself and "rules" when it fell back."""
+        if not text.strip():
+            return text, "rules"
+        try:
+            async with asyncio.timeout(self.config.timeout_ms / 1000):
+                status, body = await post_json(self.endpoint, self._payload(text), self.headers)
+            if status != 200:
+                raise Fallback("http_status", f"HTTP {status}: {body[:80]!r}")
+            better = accept(answer_text(body), text)
+        except Fallback as exc:
+            return self._fell_back(text, exc.kind, str(exc))
+        except h11.ProtocolError as exc:
+            return self._fell_back(text, "protocol", f"not an HTTP exchange ({exc})")
+        except TimeoutError:
+            return self._fell_back(text, "timeout", f"no answer within {self.config.timeout_ms} ms")
+        except OSError as exc:
+            return self._fell_back(text, "connection", exc.strerror or str(exc) or type(exc).__name__)
+        self.refined += 1
+        if self._reported:
+            log.info("LLM clean-up: %s answers again", self.endpoint)
+            self._reported.clear()
+        return better, "llm"
+
+    def _payload(self, text: str) -> dict[str, Any]:
+        return {"model": self.config.model, "temperature": 0, "stream": False,
+                "messages": [{"role": "system", "content": self.config.prompt}, {"role": "user", "content": text}]}
+
+    def _fell_back(self, text: str, kind: str, detail: str) -> tuple[str, str]:
+        self.fallbacks[kind] += 1
+        if kind not in self._reported:
+            self._reported.add(kind)
+            log.warning("LLM clean-up: %s: %s; publishing the rule-based text (reported once until it answers "
+                        "well again)", self.endpoint, detail)
+        return text, "rules"

@@ -1,0 +1,395 @@
+"""The LLM clean-up hook: the chat client against a local endpoint, the ordered stage, and the daemon with it.
+
+A stdlib HTTP server in a thread plays the OpenAI-compatible chat endpoint (llama.cpp server, Ollama, vLLM)
+and answers as each test tells it: well, slowly, with errors or with garbage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from stenod.auth import Authority
+from stenod.bus import EventBus
+from stenod.config import Config, LlmConfig, load
+from stenod.core.events import Event, Final, Partial, SpeechEnd, SpeechStart, Status
+from stenod.core.fake import FakeRecognizer, LoudIsSpeech, ScriptWord
+from stenod.core.pipeline import PipelineConfig
+from stenod.daemon import follow_llm
+from stenod.evaluation import word_error_rate
+from stenod.live import DecodeService, LivePipeline
+from stenod.llm import MAX_BODY, Refiner
+from stenod.refine_stage import RefineStage, refined
+from stenod.server import DaemonState
+from test_daemon import JFK, Daemon, _collect, _free_port, _pcm, _valid
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "integrations.md"
+DOC_URL = "http://127.0.0.1:8080/v1"
+Reply = Callable[[dict[str, Any]], tuple[int, bytes, float]]  # request JSON -> (status, body, delay s)
+
+
+def completion(content: Any) -> bytes:
+    return json.dumps({"object": "chat.completion", "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]}).encode()
+
+
+def user_text(request: dict[str, Any]) -> str:
+    return request["messages"][1]["content"]
+
+
+class ChatServer:
+    """``POST /v1/chat/completions`` in a thread; records each request and answers with ``reply``."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.reply: Reply = lambda request: (200, completion(user_text(request)), 0.0)
+        self.release = threading.Event()  # ends every delay at once
+        chat = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                chat.requests.append({"path": self.path, "headers": dict(self.headers), "json": body})
+                status, payload, delay = chat.reply(body)
+                if delay:
+                    chat.release.wait(delay)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except OSError:
+                    pass  # the client gave up waiting
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def chat() -> Iterator[ChatServer]:
+    server = ChatServer()
+    yield server
+    server.close()
+
+
+def _refiner(chat: ChatServer, **kwargs: Any) -> Refiner:
+    return Refiner(LlmConfig(**{"url": chat.url, "model": "test-model", "prompt": "Fix it.", **kwargs}))
+
+
+def _docs_toml() -> str:
+    """The ```toml block under "## LLM clean-up hook" in docs/integrations.md."""
+    section = DOCS.read_text().split("\n## LLM clean-up hook\n", 1)[1]
+    match = re.search(r"^```toml\n(.*?)^```", section, re.DOTALL | re.MULTILINE)
+    assert match, "no ```toml block under '## LLM clean-up hook' in docs/integrations.md"
+    return match.group(1)
+
+
+# The client ----------------------------------------------------------------------------------------------
+
+
+def test_a_good_answer_replaces_the_text_and_the_request_is_the_configured_one(chat, monkeypatch) -> None:
+    monkeypatch.setenv("STENOD_TEST_LLM_KEY", "sekrit")
+    chat.reply = lambda request: (200, completion("Ask not what your country can do for you."), 0.0)
+    refiner = _refiner(chat, api_key_env="STENOD_TEST_LLM_KEY")
+    assert asyncio.run(refiner.refine("ask not what your country can do for you")) == (
+        "Ask not what your country can do for you.", "llm")
+    request, = chat.requests
+    assert request["path"] == "/v1/chat/completions"
+    assert request["headers"]["Content-Type"] == "application/json"
+    assert request["headers"]["Authorization"] == "Bearer sekrit"
+    assert request["headers"]["Host"] == chat.url.split("/")[2]
+    assert request["json"] == {"model": "test-model", "temperature": 0, "stream": False, "messages": [
+        {"role": "system", "content": "Fix it."},
+        {"role": "user", "content": "ask not what your country can do for you"}]}
+    assert (refiner.refined, refiner.fallbacks_total) == (1, 0)
+
+    asyncio.run(_refiner(chat).refine("no key this time"))
+    assert "Authorization" not in chat.requests[-1]["headers"]
+
+
+@pytest.mark.parametrize(("text", "answer", "expected"), [
+    ("hello there", '  "Hello there."\n', "Hello there."),  # quotes and whitespace the model put around it
+    ("Dear Sam,\n", "Dear Sam,", "Dear Sam,\n"),  # the text's own line break (a spoken "new line") stays
+    ("Same text.", "Same text.", "Same text."),  # unchanged is still the LLM's answer
+    ('"Stop"', '"Stop"', '"Stop"'),  # quotes the text itself had stay
+    ("so um yes", "<think>\nThe user wants commas.\n</think>\n\nSo, yes.", "So, yes."),
+])
+def test_the_answer_is_tidied(chat, text: str, answer: str, expected: str) -> None:
+    chat.reply = lambda request: (200, completion(answer), 0.0)
+    assert asyncio.run(_refiner(chat).refine(text)) == (expected, "llm")
+
+
+@pytest.mark.parametrize(("status", "body", "kind"), [
+    (500, b'{"error": {"message": "boom"}}', "http_status"),
+    (200, b"<html>Gateway says hi</html>", "not_json"),
+    (200, b'{"object": "chat.completion"}', "no_answer"),
+    (200, b'{"choices": [{"message": {"content": null}}]}', "no_answer"),
+    (200, completion("  \n "), "empty"),
+    (200, completion('""'), "empty"),
+    (200, completion("Sure! Here is the corrected text, with some thoughts on it. " * 3), "overlong"),
+    (200, completion("A short\nsentence\nin\nlines."), "overlong"),
+    (200, b"x" * (MAX_BODY + 1), "too_large"),
+])
+def test_an_unusable_answer_falls_back_to_the_rule_text(chat, status: int, body: bytes, kind: str) -> None:
+    chat.reply = lambda request: (status, body, 0.0)
+    refiner = _refiner(chat)
+    assert asyncio.run(refiner.refine("a short sentence in lines")) == ("a short sentence in lines", "rules")
+    assert (refiner.refined, dict(refiner.fallbacks)) == (0, {kind: 1})
+
+
+def test_a_slow_answer_falls_back_at_the_timeout(chat) -> None:
+    chat.reply = lambda request: (200, completion("Too late."), 10.0)
+    refiner = _refiner(chat, timeout_ms=300)
+    started = time.monotonic()
+    assert asyncio.run(refiner.refine("too late")) == ("too late", "rules")
+    assert 0.25 < time.monotonic() - started < 1.3
+    assert dict(refiner.fallbacks) == {"timeout": 1} and len(chat.requests) == 1
+
+
+def test_a_refused_connection_falls_back() -> None:
+    refiner = Refiner(LlmConfig(url=f"http://127.0.0.1:{_free_port()}/v1"))
+    assert asyncio.run(refiner.refine("nobody home")) == ("nobody home", "rules")
+    assert dict(refiner.fallbacks) == {"connection": 1}
+
+
+def test_a_reply_that_is_not_http_falls_back() -> None:
+    async def run() -> tuple[tuple[str, str], Refiner]:
+        async def babble(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(babble, "127.0.0.1", 0)
+        refiner = Refiner(LlmConfig(url=f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"))
+        async with server:
+            return await refiner.refine("hello"), refiner
+
+    result, refiner = asyncio.run(run())
+    assert result == ("hello", "rules") and dict(refiner.fallbacks) == {"protocol": 1}
+
+
+def test_each_kind_of_failure_is_logged_once_until_the_endpoint_recovers(chat, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="stenod.llm")
+    refiner = _refiner(chat)
+    answers = iter([(500, b"{}", 0.0)] * 3 + [(200, b"garbage", 0.0), (200, completion("Fine."), 0.0),
+                                               (500, b"{}", 0.0)])
+    chat.reply = lambda request: next(answers)
+
+    async def run() -> list[str]:
+        return [step for _text, step in [await refiner.refine("fine") for _ in range(6)]]
+
+    assert asyncio.run(run()) == ["rules"] * 4 + ["llm", "rules"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 3 and "HTTP 500" in warnings[0] and "not JSON" in warnings[1] and "HTTP 500" in warnings[2]
+    assert any("answers again" in r.getMessage() for r in caplog.records if r.levelno == logging.INFO)
+    assert (refiner.refined, dict(refiner.fallbacks)) == (1, {"http_status": 4, "not_json": 1})
+
+
+# The configuration, as documented -------------------------------------------------------------------------
+
+
+def test_the_documented_configuration_loads(tmp_path) -> None:
+    block = _docs_toml()
+    assert block.count(DOC_URL) == 1
+    path = tmp_path / "config.toml"
+    path.write_text(block.replace(DOC_URL, "http://127.0.0.1:9/v1"))
+    llm = load(path).llm
+    assert llm.url == "http://127.0.0.1:9/v1" and llm.model and llm.timeout_ms == 1500
+    assert llm.prompt == LlmConfig().prompt and llm.api_key_env == ""
+    assert Config().llm.url == ""  # off unless configured
+
+
+# The ordered stage --------------------------------------------------------------------------------------
+
+
+def _events() -> list[Event]:
+    common = {"emitted_at": 0.0, "audio_ms": 0}
+    return [SpeechStart(seq=1, **common, utterance_id=1, start_ms=0),
+            Partial(seq=2, **common, utterance_id=1, revision=1, stable="one", unstable="", start_ms=0, end_ms=9,
+                    stable_text="One"),
+            Final(seq=3, **common, utterance_id=1, text="One slow.", raw="one slow", words=(), language="en",
+                  start_ms=0, end_ms=9),
+            SpeechEnd(seq=4, **common, utterance_id=1, start_ms=0, end_ms=9),
+            SpeechStart(seq=5, **common, utterance_id=2, start_ms=10),
+            Final(seq=6, **common, utterance_id=2, text="Two fast.", raw="two fast", words=(), language="en",
+                  start_ms=10, end_ms=19),
+            Partial(seq=7, **common, utterance_id=3, revision=1, stable="three", unstable="", start_ms=20,
+                    end_ms=29),
+            Status(seq=8, **common, state="listening")]
+
+
+def test_finals_wait_for_the_llm_and_nothing_overtakes_them() -> None:
+    gate = asyncio.Event()
+
+    async def refine(text: str) -> tuple[str, str]:
+        if text == "One slow.":
+            await gate.wait()
+        return text.upper(), "llm"
+
+    async def run() -> tuple[list[Event], list[Event]]:
+        published: list[Event] = []
+        stage = RefineStage(refine, published.append)
+        for event in _events():
+            stage(event)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        before = list(published)
+        gate.set()
+        await stage.drain()
+        assert stage.pending == 0
+        return before, published
+
+    before, published = asyncio.run(run())
+    assert [e.seq for e in before] == [1, 2]  # what came before the first final went straight through
+    assert [e.seq for e in published] == list(range(1, 9))
+    finals = [e for e in published if isinstance(e, Final)]
+    assert [(f.text, f.cleaned_by, f.rules_text) for f in finals] == [
+        ("ONE SLOW.", "llm", "One slow."), ("TWO FAST.", "llm", "Two fast.")]
+
+
+@pytest.mark.parametrize("outcome", ["rules", "raises"])
+def test_a_final_the_llm_does_not_improve_keeps_its_rule_text(outcome: str) -> None:
+    async def refine(text: str) -> tuple[str, str]:
+        if outcome == "raises":
+            raise RuntimeError("a bug in the refiner")
+        return text, "rules"
+
+    async def run() -> list[Event]:
+        published: list[Event] = []
+        stage = RefineStage(refine, published.append)
+        for event in _events():
+            stage(event)
+        await stage.drain()
+        return published
+
+    published = asyncio.run(run())
+    assert published == _events()  # unchanged, in order, none lost
+    assert all(f.cleaned_by == "rules" and f.rules_text == "" for f in published if isinstance(f, Final))
+
+
+def test_with_no_llm_configured_there_is_no_stage() -> None:
+    published: list[Event] = []
+    assert refined(published.append, None) == published.append
+
+
+def test_a_live_pipeline_s_finish_waits_for_the_llm() -> None:
+    rate = 16000
+    speech = (0.3 * np.sin(2 * np.pi * 220 * np.arange(rate) / rate)).astype(np.float32)
+    audio = np.concatenate([np.zeros(rate // 2, np.float32), speech, np.zeros(rate, np.float32)])
+
+    async def refine(text: str) -> tuple[str, str]:
+        await asyncio.sleep(0.3)
+        return f"{text} (polished)", "llm"
+
+    async def run() -> list[Event]:
+        events: list[Event] = []
+        service = DecodeService(FakeRecognizer([ScriptWord("hello", 0.6, 1.2)]))
+        live = LivePipeline(LoudIsSpeech(), service, PipelineConfig(partials=False), RefineStage(refine, events.append))
+        for at in range(0, len(audio), 800):
+            live.feed(audio[at:at + 800])
+            await asyncio.sleep(0.005)
+        await live.finish()
+        service.close()
+        return list(events)
+
+    events = asyncio.run(run())
+    finals = [e for e in events if isinstance(e, Final)]
+    assert [(f.text, f.cleaned_by) for f in finals] == [("Hello (polished)", "llm")]
+    assert isinstance(events[-1], SpeechEnd)
+
+
+def test_a_reload_moves_the_microphone_and_new_streams_onto_the_new_llm_settings(chat) -> None:
+    async def run() -> list[str]:
+        published: list[Event] = []
+        service = DecodeService(FakeRecognizer([]))
+        state = DaemonState(Config(), EventBus(), service, "tiny.en", "en", lambda publish: None, Authority("t" * 43))
+        state.mic = LivePipeline(LoudIsSpeech(), service, PipelineConfig(), published.append)
+        steps = []
+        for url in (chat.url, chat.url, ""):
+            previous, state.config = state.config.llm, Config(llm=LlmConfig(url=url, model=f"m-{len(steps)}"))
+            follow_llm(state, previous)
+            assert isinstance(state.mic.publish, RefineStage)
+            assert (state.refiner is None) == (url == "")
+            state.mic.publish(_events()[2])
+            await state.mic.finish()
+            steps.append(published[-1].cleaned_by)
+        service.close()
+        return steps
+
+    assert asyncio.run(run()) == ["llm", "llm", "rules"]
+    assert [r["json"]["model"] for r in chat.requests] == ["m-0", "m-1"]
+
+
+# The daemon -----------------------------------------------------------------------------------------------
+
+
+def _listen(daemon: Daemon, audio: np.ndarray) -> list[dict[str, Any]]:
+    with daemon.connect("/v1/listen") as ws:
+        assert json.loads(ws.recv(timeout=5))["type"] == "hello"
+        for i in range(0, len(audio), 1600):
+            ws.send(_pcm(audio[i:i + 1600]))
+            time.sleep(0.01)
+        ws.send(json.dumps({"type": "end"}))
+        return _valid(_collect(ws, timeout=90))
+
+
+def test_the_daemon_publishes_the_llm_s_finals_and_the_rule_text_when_it_stalls(tmp_path, chat, jfk_audio) -> None:
+    config = tmp_path / "config" / "stenod" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(_docs_toml().replace(DOC_URL, chat.url))
+    chat.reply = lambda request: (200, completion(f'"{user_text(request).upper()}"'), 0.0)
+    daemon = Daemon(tmp_path, "--no-mic")
+    try:
+        events = _listen(daemon, jfk_audio)
+        finals = [e for e in events if e["type"] == "final"]
+        sent = [user_text(r["json"]) for r in chat.requests]
+        assert finals and [f["rules_text"] for f in finals] == sent
+        assert all(f["cleaned_by"] == "llm" and f["text"] == f["rules_text"].upper() for f in finals)
+        assert word_error_rate([JFK], [" ".join(sent)]) < 0.15
+        assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
+        assert events[-1]["type"] == "speech_end"
+
+        config.write_text(re.sub(r'(?m)^model = ".*?"', 'model = "reloaded"', config.read_text()))
+        daemon.proc.send_signal(signal.SIGHUP)
+        while "configuration reloaded" not in daemon.notify.recv(4096).decode():
+            pass
+        chat.reply = lambda request: (200, completion("Far too late."), 30.0)
+        asked = len(chat.requests)
+        events = _listen(daemon, jfk_audio)
+        finals = [e for e in events if e["type"] == "final"]
+        assert finals and all(f["cleaned_by"] == "rules" and f["rules_text"] == "" for f in finals)
+        assert word_error_rate([JFK], [" ".join(f["text"] for f in finals)]) < 0.15
+        assert [r["json"]["model"] for r in chat.requests[asked:]] == ["reloaded"] * len(finals)
+    finally:
+        chat.release.set()
+        daemon.stop()
