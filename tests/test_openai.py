@@ -320,3 +320,17 @@ def test_the_documented_examples_run_as_written(daemon, jfk_wav) -> None:
     text, *words = verbose.splitlines()
     assert word_error_rate([JFK], [text]) <= 0.15 and words[0].split()[2] == "And" and len(words) >= 20
     assert word_error_rate([JFK], [" ".join(live.split())]) <= 0.15
+
+
+def test_metrics_count_file_transcriptions(daemon, jfk_wav) -> None:
+    def count() -> int:
+        health = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=10)
+        health.request("GET", "/metrics")
+        metrics = health.getresponse().read().decode()
+        assert "stenod_realtime_sessions 0" in metrics and "stenod_llm_refined_total 0" in metrics
+        return int(re.search(r"^stenod_file_transcriptions_total (\d+)$", metrics, re.M).group(1))
+
+    before = count()
+    with open(jfk_wav, "rb") as audio:
+        _client(daemon).audio.transcriptions.create(model="whisper-1", file=audio)
+    assert count() == before + 1

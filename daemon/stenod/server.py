@@ -64,6 +64,7 @@ MAX_UPLOADS = 2  # file transcriptions at once; more are answered 429
 class Metrics:
     started: float = field(default_factory=time.monotonic)
     listen_streams: int = 0
+    realtime_sessions: int = 0
     overflows: Callable[[], int] = lambda: 0  # audio blocks the microphone lost so far
 
 
@@ -128,6 +129,13 @@ class DaemonState:
             ("stenod_overflows_total", "counter", "Audio blocks lost to a full input queue.", self.metrics.overflows()),
             ("stenod_subscribers", "gauge", "Connected subscribers.", len(self.bus.subscribers)),
             ("stenod_listen_streams", "gauge", "Open /v1/listen streams.", self.metrics.listen_streams),
+            ("stenod_realtime_sessions", "gauge", "Open /v1/realtime sessions.", self.metrics.realtime_sessions),
+            ("stenod_file_transcriptions_total", "counter", "POST /v1/audio/transcriptions requests.",
+             self.transcriptions.requests if self.transcriptions else 0),
+            ("stenod_llm_refined_total", "counter", "Finals whose text the LLM clean-up rewrote.",
+             self.refiner.refined if self.refiner else 0),
+            ("stenod_llm_fallbacks_total", "counter", "Finals that kept the rule-based text after an LLM failure.",
+             self.refiner.fallbacks_total if self.refiner else 0),
             ("stenod_tasks", "gauge", "Asyncio tasks alive.", len(asyncio.all_tasks())),
             ("stenod_open_fds", "gauge", "File descriptors open.", _open_fds()),
             ("stenod_resident_bytes", "gauge", "Resident memory.", _resident_bytes()),
@@ -311,7 +319,11 @@ def make_handlers(state: DaemonState, port: int, unix: bool = False
             elif url.path == "/v1/listen":
                 await _listen(connection, state, query)
             elif url.path == "/v1/realtime":
-                await RealtimeSession(connection, state.new_pipeline, state.model, query, state.languages).run()
+                state.metrics.realtime_sessions += 1
+                try:
+                    await RealtimeSession(connection, state.new_pipeline, state.model, query, state.languages).run()
+                finally:
+                    state.metrics.realtime_sessions -= 1
         except ConnectionClosed:
             pass
 
