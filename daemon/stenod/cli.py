@@ -244,6 +244,12 @@ def cmd_bench_daemon(args: argparse.Namespace) -> int:
     return bench_main(args.bench_args)
 
 
+def cmd_bench_protocols(args: argparse.Namespace) -> int:
+    from stenod.bench_protocols import main as bench_main
+
+    return bench_main(args.bench_args)
+
+
 def cmd_bench_clients(args: argparse.Namespace) -> int:
     from stenod.bench_clients import main as bench_main
 
@@ -362,11 +368,20 @@ def build_parser() -> argparse.ArgumentParser:
                          add_help=False)
     p.add_argument("bench_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_bench_clients)
+    p = bench.add_parser("protocols", help="OpenAI endpoints and the LLM hook, each beside its peer",
+                         add_help=False)
+    p.add_argument("bench_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_bench_protocols)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if hasattr(args, "bench_args"):  # a benchmark parses its own options (argparse leaves a leading --flag out)
+        args.bench_args = [*extra, *args.bench_args]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="stenod: %(message)s", stream=sys.stderr)
     try:
