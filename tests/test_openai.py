@@ -234,8 +234,9 @@ def test_the_beta_transcription_session_shape(daemon, jfk_audio) -> None:
     session = {"input_audio_format": "pcm16", "input_audio_transcription": {"model": "whisper-1"},
                "turn_detection": None}
 
-    async def run() -> list:
-        client = openai.AsyncOpenAI(api_key=daemon.token, base_url=f"http://127.0.0.1:{daemon.port}/v1")
+    async def run() -> list:  # the realtime client's own websocket URL setting, this time
+        client = openai.AsyncOpenAI(api_key=daemon.token, base_url="http://127.0.0.1:9/unused",
+                                    websocket_base_url=f"ws://127.0.0.1:{daemon.port}/v1")
         async with client.realtime.connect(model="whisper-1") as conn:
             await conn.send({"type": "transcription_session.update", "session": session})
             await conn.send({"type": "input_audio_buffer.commit"})  # nothing yet: an error, not a hang-up

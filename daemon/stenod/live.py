@@ -56,12 +56,17 @@ class DecodeService:
         return time.monotonic() - self._stuck_since
 
     async def decode(self, request: DecodeRequest) -> DecodeResponse:
+        """A stream's decode (counted for /metrics); failures are answered as the response's error."""
+        started = time.perf_counter()
         try:
             return await self.run(functools.partial(self.recognizer, request), len(request.audio) / 16000)
         except EngineUnavailable as exc:
             return DecodeResponse(request.id, (), error=str(exc))
         except Exception as exc:  # a recogniser that raises instead of answering with an error
             return DecodeResponse(request.id, (), error=f"{type(exc).__name__}: {exc}")
+        finally:
+            self.decode_seconds += time.perf_counter() - started
+            self.decodes += 1
 
     async def run(self, job: Callable[[], T], audio_s: float) -> T:
         """Run ``job`` on the engine's thread, in turn with the decodes, under the deadline for ``audio_s``.
@@ -72,7 +77,6 @@ class DecodeService:
         if self.stuck_for():
             raise EngineUnavailable(f"the engine is stuck in a decode for {self.stuck_for():.0f} s")
         loop = asyncio.get_running_loop()
-        started = time.perf_counter()
         deadline = self.deadline_s + self.deadline_per_audio_s * audio_s
         future = loop.run_in_executor(self._executor, job)
         try:
@@ -81,9 +85,6 @@ class DecodeService:
             self.timeouts += 1
             self._stuck, self._stuck_since = future, time.monotonic()
             raise EngineUnavailable(f"the engine did not answer within {deadline:.0f} s") from None
-        finally:
-            self.decode_seconds += time.perf_counter() - started
-            self.decodes += 1
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
