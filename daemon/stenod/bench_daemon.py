@@ -79,6 +79,21 @@ def _play_and_listen(port: int, env: dict[str, str], wav: Path, duration: float,
     return offset, [[(t - started, e) for t, e in sub] for sub in received]
 
 
+def wait_until_healthy(port: int, daemon: subprocess.Popen, timeout: float = 180) -> None:
+    """Return once the daemon on ``port`` answers ``/health``; RuntimeError if it exits or never does."""
+    from urllib.request import urlopen
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urlopen(f"http://127.0.0.1:{port}/health", timeout=2).read()
+            return
+        except OSError:
+            if time.monotonic() > deadline or daemon.poll() is not None:
+                raise RuntimeError("the daemon did not start") from None
+            time.sleep(0.5)
+
+
 def _latencies(offset: float, events: list[tuple[float, dict]], segments: list[dict]) -> list[float]:
     """Per reference utterance: arrival of the final holding its end, minus its end in the file."""
     finals = [(t, e) for t, e in events if e["type"] == "final"]
@@ -118,17 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    "--listen", f"127.0.0.1:{port}"], env={**env, "XDG_CONFIG_HOME": tmp},
                                   stderr=subprocess.DEVNULL)
         try:
-            from urllib.request import urlopen
-
-            deadline = time.monotonic() + 180
-            while True:
-                try:
-                    urlopen(f"http://127.0.0.1:{port}/health", timeout=2).read()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or daemon.poll() is not None:
-                        raise RuntimeError("the daemon did not start") from None
-                    time.sleep(0.5)
+            wait_until_healthy(port, daemon)
             time.sleep(2)
             rss = _rss_mib(daemon.pid)
             cpu0, t0 = _cpu_seconds(daemon.pid), time.monotonic()

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from stenod.auth import session_token
+from stenod.bench_daemon import wait_until_healthy
 
 
 def _free_port() -> int:
@@ -69,17 +70,7 @@ class _Daemon:
         self.env = {**os.environ, "XDG_CONFIG_HOME": str(Path(tmp) / "config"), "XDG_RUNTIME_DIR": str(Path(tmp))}
         self.proc = subprocess.Popen([sys.executable, "-m", "stenod", "run", "--no-mic", "--listen",
                                       f"127.0.0.1:{self.port}"], env=self.env, stderr=subprocess.DEVNULL)
-        from urllib.request import urlopen
-
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("the daemon did not start") from None
-                time.sleep(0.5)
+        wait_until_healthy(self.port, self.proc)
         self.token = session_token(self.env)
 
     def set_llm(self, on: bool, reload: bool = True) -> None:
