@@ -34,6 +34,8 @@ def test_a_client_encoded_form_reads_back() -> None:
     ("multipart/form-data; boundary=b", b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--", "Disposition"),
     ("multipart/form-data; boundary=b", b"--b\r\nContent-Disposition: form-data\r\n\r\nx\r\n--b--", "no name"),
     ("multipart/form-data; boundary=b", b"--bx", "line break"),
+    ("multipart/form-data; boundary=b",
+     b"--b\r\nContent-Disposition: form-data; name=a; x=" + b"(" * 4000 + b"\r\n\r\nx\r\n--b--", "cannot be parsed"),
 ])
 def test_malformed_forms_say_what_is_wrong(content_type: str, body: bytes, message: str) -> None:
     with pytest.raises(FormError, match=message):

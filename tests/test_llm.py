@@ -30,7 +30,7 @@ from stenod.core.pipeline import PipelineConfig
 from stenod.daemon import follow_llm
 from stenod.evaluation import word_error_rate
 from stenod.live import DecodeService, LivePipeline
-from stenod.llm import MAX_BODY, Refiner
+from stenod.llm import BREAK_AFTER, MAX_BODY, Refiner
 from stenod.refine_stage import RefineStage, refined
 from stenod.server import DaemonState
 from test_daemon import JFK, Daemon, _collect, _free_port, _pcm, _valid
@@ -173,6 +173,28 @@ def test_a_slow_answer_falls_back_at_the_timeout(chat) -> None:
     assert asyncio.run(refiner.refine("too late")) == ("too late", "rules")
     assert 0.25 < time.monotonic() - started < 1.3
     assert dict(refiner.fallbacks) == {"timeout": 1} and len(chat.requests) == 1
+
+
+def test_an_endpoint_that_keeps_timing_out_is_left_alone_for_a_while(chat, monkeypatch) -> None:
+    import stenod.llm
+
+    chat.reply = lambda request: (200, completion("Too late."), 10.0)
+    refiner = _refiner(chat, timeout_ms=100)
+
+    async def run() -> list[float]:
+        took = []
+        for _ in range(5):
+            started = time.monotonic()
+            assert await refiner.refine("text") == ("text", "rules")
+            took.append(time.monotonic() - started)
+        return took
+
+    took = asyncio.run(run())
+    assert all(t >= 0.09 for t in took[:3]) and all(t < 0.05 for t in took[3:])
+    assert dict(refiner.fallbacks) == {"timeout": 3, "resting": 2} and len(chat.requests) == 3
+    monkeypatch.setattr(stenod.llm.time, "monotonic", lambda: time.perf_counter() + 11.0)  # the rest is over
+    chat.reply = lambda request: (200, completion("Answered."), 0.0)
+    assert asyncio.run(refiner.refine("text")) == ("Answered.", "llm")
 
 
 def test_a_refused_connection_falls_back() -> None:
@@ -389,7 +411,8 @@ def test_the_daemon_publishes_the_llm_s_finals_and_the_rule_text_when_it_stalls(
         finals = [e for e in events if e["type"] == "final"]
         assert finals and all(f["cleaned_by"] == "rules" and f["rules_text"] == "" for f in finals)
         assert word_error_rate([JFK], [" ".join(f["text"] for f in finals)]) < 0.15
-        assert [r["json"]["model"] for r in chat.requests[asked:]] == ["reloaded"] * len(finals)
+        # after BREAK_AFTER timeouts in a row the endpoint is left alone: later finals are not offered to it
+        assert [r["json"]["model"] for r in chat.requests[asked:]] == ["reloaded"] * min(len(finals), BREAK_AFTER)
     finally:
         chat.release.set()
         daemon.stop()

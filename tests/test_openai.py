@@ -35,7 +35,8 @@ SESSION_END_S = 42.3  # the first five utterances of session 01, cut in the paus
 def daemon(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("openai")
     (tmp / "config" / "stenod").mkdir(parents=True)
-    (tmp / "config" / "stenod" / "config.toml").write_text("[server]\nmax_upload_bytes = 2000000\n")
+    (tmp / "config" / "stenod" / "config.toml").write_text("[server]\nmax_upload_bytes = 2000000\n"
+                                                           "max_upload_seconds = 60\n")
     d = Daemon(tmp, "--no-mic")
     yield d
     d.stop()
@@ -103,9 +104,14 @@ def test_bad_requests_get_openai_errors_and_the_daemon_goes_on(daemon, jfk_wav) 
         client.audio.transcriptions.create(model="whisper-1", file=jfk_wav.open("rb"), response_format="xml")
     with pytest.raises(openai.BadRequestError, match="not one this model knows"):
         client.audio.transcriptions.create(model="whisper-1", file=jfk_wav.open("rb"), language="fr")
-    with pytest.raises(openai.APIStatusError) as too_big:
-        client.audio.transcriptions.create(model="whisper-1", file=("big.wav", b"\0" * 2_500_000))
-    assert too_big.value.status_code == 413
+    for size in (2_500_000, 12_000_000):  # the second is more than the socket buffers hold: it is read and dropped
+        with pytest.raises(openai.APIStatusError) as too_big:
+            client.audio.transcriptions.create(model="whisper-1", file=("big.wav", b"\0" * size))
+        assert too_big.value.status_code == 413
+    long = io.BytesIO()
+    sf.write(long, np.zeros(8000 * 90, np.float32), 8000, format="FLAC")  # 90 s of silence in a few kB
+    with pytest.raises(openai.BadRequestError, match="90 s of audio; the limit is 60 s"):
+        client.audio.transcriptions.create(model="whisper-1", file=("long.flac", long.getvalue()))
     with pytest.raises(openai.AuthenticationError):
         _client(daemon, token="wrong").audio.transcriptions.create(model="whisper-1", file=jfk_wav.open("rb"))
     read_token = json.loads(_client(daemon).models.with_raw_response.list().http_response.text)  # still serving
@@ -137,6 +143,14 @@ def test_malformed_http_and_foreign_origins_are_refused(daemon) -> None:
     health = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=10)
     health.request("GET", "/health")
     assert json.loads(health.getresponse().read())["model"] == "tiny.en"
+
+
+def test_an_upload_without_the_token_is_answered_before_its_body(daemon) -> None:
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as sock:
+        sock.sendall(b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n"
+                     b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 20000000\r\n\r\n")
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 401") and b"100 Continue" not in answer
 
 
 def test_a_connection_that_never_sends_a_request_is_dropped(daemon) -> None:
@@ -197,6 +211,8 @@ async def _until_done(conn) -> list:
             open_items.add(event.item_id)
         elif event.type.endswith((".completed", ".failed")):
             open_items.discard(event.item_id)
+        elif event.type == "input_audio_buffer.cleared":
+            open_items.clear()  # those turns never complete
 
 
 def test_a_realtime_session_streams_items_whose_deltas_add_up(daemon, eval_dir) -> None:
@@ -253,6 +269,34 @@ def test_the_beta_transcription_session_shape(daemon, jfk_audio) -> None:
     assert errors == ["input_audio_buffer_commit_empty", "invalid_value"]
     transcript = " ".join(e.transcript for e in events if e.type.endswith("transcription.completed"))
     assert word_error_rate([JFK], [transcript]) <= 0.15
+
+
+def test_a_bad_session_update_changes_nothing_and_clear_drops_the_turn(daemon, jfk_audio) -> None:
+    pcm = (np.clip(soxr.resample(jfk_audio, 16000, 24000), -1, 1) * 32767).astype("<i2").tobytes()
+
+    async def run() -> list:
+        client = openai.AsyncOpenAI(api_key=daemon.token, base_url=f"http://127.0.0.1:{daemon.port}/v1")
+        async with client.realtime.connect(model="whisper-1", extra_query={"intent": "transcription"}) as conn:
+            for session in ({"audio": "x"}, {"audio": {"input": [1]}}, {"type": "transcription", "audio": {
+                    "input": {"format": {"type": "audio/pcm", "rate": 16000}, "transcription": {"language": "xx"}}}}):
+                await conn.send({"type": "session.update", "session": session})
+            await conn.send({"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm[:96000]).decode()})
+            await conn.send({"type": "input_audio_buffer.clear"})  # "And so my fellow..." is dropped
+            await conn.session.update(session={"type": "transcription"})
+            await conn.input_audio_buffer.append(audio=base64.b64encode(pcm).decode())
+            await conn.input_audio_buffer.append(audio=base64.b64encode(bytes(48000 * 2)).decode())
+            return await _until_done(conn)
+
+    events = asyncio.run(run())
+    errors = [e.error.message for e in events if e.type == "error"]
+    assert errors == ["audio must be an object", "audio.input must be an object",
+                      "language 'xx' is not one this model knows"]
+    assert [e.type for e in events].count("input_audio_buffer.cleared") == 1
+    updated = [e for e in events if e.type == "session.updated"]
+    assert len(updated) == 1 and updated[0].session.audio.input.format.rate == 24000  # the refused 16000 did not stick
+    completed = [e.transcript for e in events if e.type.endswith("transcription.completed")]
+    started = [e for e in events if e.type == "input_audio_buffer.speech_started"]
+    assert len(started) >= len(completed) and word_error_rate([JFK], [" ".join(completed)]) <= 0.15
 
 
 def test_realtime_and_transcriptions_need_the_control_token(daemon, jfk_wav) -> None:

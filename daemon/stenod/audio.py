@@ -34,9 +34,32 @@ def load_audio(path: str | Path) -> np.ndarray:
     return _read(str(path), str(path))
 
 
-def decode_audio(data: bytes, name: str = "the upload") -> np.ndarray:
-    """Encoded audio (WAV, FLAC, OGG/Vorbis/Opus, MP3, …) as 16 kHz mono float32, or an AudioError."""
-    return _read(io.BytesIO(data), name)
+def decode_audio(data: bytes, name: str = "the upload", max_seconds: float = 3600.0) -> np.ndarray:
+    """Encoded audio (WAV, FLAC, OGG/Vorbis/Opus, MP3, …) as 16 kHz mono float32, or an AudioError.
+
+    It is decoded a second at a time into 16 kHz mono, so a small file that unpacks to hours of many-channel
+    audio never sits in memory at its own rate; more than ``max_seconds`` of audio is refused.
+    """
+    try:
+        with sf.SoundFile(io.BytesIO(data)) as f:
+            rate = f.samplerate
+            if f.frames > max_seconds * rate:
+                raise AudioError(f"{name}: {f.frames / rate:.0f} s of audio; the limit is {max_seconds:.0f} s")
+            resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+            pieces: list[np.ndarray] = []
+            read = 0
+            for block in f.blocks(blocksize=rate, dtype="float32", always_2d=True):
+                read += len(block)
+                if read > max_seconds * rate:
+                    raise AudioError(f"{name}: more than {max_seconds:.0f} s of audio, the limit")
+                pieces.append(resampler.resample_chunk(block.mean(axis=1)))
+            pieces.append(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        reason = str(exc).split(":")[-1].strip() or "unrecognised format"
+        raise AudioError(f"{name}: not a readable audio file ({reason})") from None
+    if read == 0:
+        raise AudioError(f"{name}: contains no audio")
+    return np.ascontiguousarray(np.concatenate(pieces), dtype=np.float32)
 
 
 def _read(source: str | io.BytesIO, name: str) -> np.ndarray:

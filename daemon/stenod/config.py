@@ -46,6 +46,7 @@ class ServerConfig:
     max_queued_finals: int = 200  # finals a slow subscriber may owe before it is disconnected
     max_message_bytes: int = 1 << 20
     max_upload_bytes: int = 25 << 20  # POST /v1/audio/transcriptions bodies (OpenAI's own limit)
+    max_upload_seconds: int = 3600  # audio in one upload (a small compressed file can hold hours)
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class Config:
 CHOICES = {("model", "precision"): ("int8", "fp32"), ("stream", "vad"): ("silero", "webrtc")}
 RANGES = {("audio", "block_ms"): (5, 500), ("model", "threads"): (0, 64), ("server", "replay_events"): (1, 10**6),
           ("server", "max_queued_finals"): (1, 10**6), ("server", "max_message_bytes"): (1024, 1 << 30),
-          ("server", "max_upload_bytes"): (1024, 1 << 31),
+          ("server", "max_upload_bytes"): (1024, 1 << 31), ("server", "max_upload_seconds"): (1, 86400),
           ("llm", "timeout_ms"): (50, 60000)}
 
 

@@ -28,6 +28,7 @@ from stenod.openai_rest import Transcriptions
 from stenod.paths import runtime_dir
 from stenod.refine_stage import RefineStage, refined
 from stenod.server import DaemonState, claim_socket, socket_path, start_server
+from stenod.switch import stop_http
 from stenod.wyoming import start_wyoming
 
 log = logging.getLogger("stenod")
@@ -95,7 +96,7 @@ async def serve_forever(config: Config, config_path: Path | None, input_file: Pa
 
     state = DaemonState(config, bus, decoder, engine.name, language, new_pipeline, authority)
     state.languages = set(engine.tokenizer.languages) if engine.multilingual else None
-    state.transcriptions = Transcriptions(engine, decoder)
+    state.transcriptions = Transcriptions(engine, decoder, config.server.max_upload_seconds)
     state.refiner = refiner_for(config.llm)
     servers = await start_server(state)
     wyoming = None
@@ -212,6 +213,7 @@ async def serve_forever(config: Config, config_path: Path | None, input_file: Pa
         wyoming.close()
     for server in servers:
         server.close()  # connections are closed with 1001 (going away)
+    await stop_http()  # plain HTTP requests in progress (file transcriptions) are cut off
     for server in servers:
         await server.wait_closed()
     decoder.close()

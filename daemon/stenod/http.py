@@ -21,6 +21,8 @@ log = logging.getLogger("stenod.http")
 HEAD_LIMIT = 64 * 1024
 READ_TIMEOUT_S = 30.0  # for the head, and between two pieces of the body
 REQUEST_TIMEOUT_S = 300.0  # for the whole request: a body trickled in forever is cut off
+WRITE_TIMEOUT_S = 30.0  # for the answer to leave: a client that does not read is cut off
+DISCARD_S = 2.0  # how long the rest of a refused upload is read and dropped
 
 
 @dataclass
@@ -30,6 +32,7 @@ class HttpRequest:
     headers: list[tuple[str, str]]  # names in lower case, in the order sent
     body: bytes
     transport: asyncio.BaseTransport  # for the peer's address and credentials
+    admitted: bool = False  # set by a check that let the request in (and counts it until it is answered)
 
     def header_values(self, name: str) -> list[str]:
         return [value for key, value in self.headers if key == name]
@@ -67,11 +70,15 @@ async def _next_event(conn: h11.Connection, reader: asyncio.StreamReader) -> Any
         conn.receive_data(data)
 
 
-async def _read_request(conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                        max_body: int) -> tuple[h11.Request, bytes]:
+async def _read_head(conn: h11.Connection, reader: asyncio.StreamReader) -> h11.Request:
     head = await _next_event(conn, reader)
     if not isinstance(head, h11.Request):
         raise h11.RemoteProtocolError("expected a request")
+    return head
+
+
+async def _read_body(conn: h11.Connection, head: h11.Request, reader: asyncio.StreamReader,
+                     writer: asyncio.StreamWriter, max_body: int) -> bytes:
     length = next((int(v) for k, v in head.headers if k == b"content-length" and v.isdigit()), None)
     if length is not None and length > max_body:
         raise RequestTooLarge(f"the request body is {length} bytes; the limit is {max_body}")
@@ -85,7 +92,7 @@ async def _read_request(conn: h11.Connection, reader: asyncio.StreamReader, writ
             if len(body) > max_body:
                 raise RequestTooLarge(f"the request body is over the limit of {max_body} bytes")
         elif isinstance(event, h11.EndOfMessage):
-            return head, bytes(body)
+            return bytes(body)
         else:
             raise h11.RemoteProtocolError("the connection ended inside the request")
 
@@ -100,34 +107,60 @@ def _send(conn: h11.Connection, writer: asyncio.StreamWriter, response: HttpResp
 
 
 async def serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, app: App, max_body: int,
-                    error: Callable[[int, str], HttpResponse]) -> None:
-    """Read one request, answer it with ``app`` (or with ``error(status, message)``) and close."""
+                    error: Callable[[int, str], HttpResponse], check: App | None = None) -> None:
+    """Read one request, answer it with ``app`` (or with ``error(status, message)``) and close.
+
+    ``check`` sees the request with an empty body first; an answer from it is sent before the body is read
+    (or a ``100 Continue`` invites it), so an unauthorised client cannot make the server hold an upload.
+    """
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=HEAD_LIMIT)
     try:
-        try:
-            async with asyncio.timeout(REQUEST_TIMEOUT_S):
-                head, body = await _read_request(conn, reader, writer, max_body)
-        except RequestTooLarge as exc:
-            response = error(413, str(exc))
-        except TimeoutError:
-            response = error(408, "the request was too slow to arrive")
-        except h11.RemoteProtocolError as exc:
-            response = error(exc.error_status_hint, f"malformed HTTP request: {exc}")
-        else:
-            headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in head.headers]
-            request = HttpRequest(head.method.decode("ascii", "replace"), head.target.decode("ascii", "replace"),
-                                  headers, body, writer.transport)
-            try:
-                response = await app(request)
-            except Exception:
-                log.exception("%s %s failed", request.method, request.target)
-                response = error(500, "internal error (see the daemon's log)")
+        response = await _answer(conn, reader, writer, app, max_body, error, check)
         if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
             _send(conn, writer, response)
-            await writer.drain()
+            await asyncio.wait_for(writer.drain(), WRITE_TIMEOUT_S)
+            if conn.their_state is not h11.DONE:
+                await _discard(reader)  # a client still sending would see a reset instead of the answer
     except (TimeoutError, ConnectionError, h11.LocalProtocolError):
-        pass
+        writer.transport.abort()
     finally:
         writer.close()
-        with contextlib.suppress(Exception):
-            await writer.wait_closed()
+        try:
+            await asyncio.wait_for(writer.wait_closed(), WRITE_TIMEOUT_S)
+        except TimeoutError:
+            writer.transport.abort()
+        except Exception:  # the peer reset the connection: it is closed all the same
+            pass
+
+
+async def _answer(conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, app: App,
+                  max_body: int, error: Callable[[int, str], HttpResponse], check: App | None) -> HttpResponse:
+    try:
+        async with asyncio.timeout(REQUEST_TIMEOUT_S):
+            head = await _read_head(conn, reader)
+            headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in head.headers]
+            request = HttpRequest(head.method.decode("ascii", "replace"), head.target.decode("ascii", "replace"),
+                                  headers, b"", writer.transport)
+            refusal = await check(request) if check is not None else None
+            if refusal is not None:
+                return refusal
+            request.body = await _read_body(conn, head, reader, writer, max_body)
+    except RequestTooLarge as exc:
+        return error(413, str(exc))
+    except TimeoutError:
+        return error(408, "the request was too slow to arrive")
+    except h11.RemoteProtocolError as exc:
+        return error(exc.error_status_hint, f"malformed HTTP request: {exc}")
+    try:
+        return await app(request)
+    except Exception:
+        log.exception("%s %s failed", request.method, request.target)
+        return error(500, "internal error (see the daemon's log)")
+
+
+async def _discard(reader: asyncio.StreamReader) -> None:
+    """Read and drop what the client is still sending, for a moment, so that it gets to read the answer."""
+    with contextlib.suppress(TimeoutError, ConnectionError):
+        async with asyncio.timeout(DISCARD_S):
+            while await reader.read(1 << 16):
+                pass

@@ -103,8 +103,16 @@ class LivePipeline:
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
+        self._closed = False
+
+    def close(self) -> None:
+        """Stop: audio fed afterwards is ignored and no further decode is started (for a stream whose client
+        left or cleared its audio; a decode already running finishes, and its events are still published)."""
+        self._closed = True
 
     def feed(self, samples: np.ndarray) -> None:
+        if self._closed:
+            return
         self.audio_seconds += len(samples) / 16000
         self._emit(self.pipeline.push_audio(samples))
         self._pump()
@@ -125,7 +133,7 @@ class LivePipeline:
         """Close the open utterance and wait until its final is out (through ``publish``'s LLM stage, if any)."""
         self._emit(self.pipeline.flush())
         self._pump()
-        while not self.pipeline.idle or self._task is not None:
+        while (not self.pipeline.idle and not self._closed) or self._task is not None:
             self._idle.clear()
             await self._idle.wait()
         if isinstance(self.publish, RefineStage):
@@ -144,6 +152,10 @@ class LivePipeline:
             self.publish(event)
 
     def _pump(self) -> None:
+        if self._closed:
+            if self._task is None:
+                self._idle.set()
+            return
         if self._task is None:
             request = self.pipeline.next_request()
             if request is not None:

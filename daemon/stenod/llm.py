@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import time
 from collections import Counter
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +26,8 @@ from stenod.config import LOOPBACK, LlmConfig
 
 log = logging.getLogger("stenod.llm")
 MAX_BODY = 256 << 10  # bytes of response body read at most
+BREAK_AFTER = 3  # timeouts or refused connections in a row before the endpoint is left alone for a while
+BACKOFF_S = (10.0, 300.0)  # how long it is left alone: doubling from the first to the second
 _QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»", "„": "“", "`": "`"}
 _THINKING = re.compile(r"^\s*<think>.*?</think>", re.DOTALL)
 
@@ -140,6 +143,9 @@ class Refiner:
         self.refined = 0
         self.fallbacks: Counter[str] = Counter()
         self._reported: set[str] = set()
+        self._unreachable = 0  # timeouts and refused connections in a row
+        self._backoff = BACKOFF_S[0]
+        self._resting_until = 0.0
 
     @property
     def fallbacks_total(self) -> int:
@@ -148,6 +154,9 @@ class Refiner:
     async def refine(self, text: str) -> tuple[str, str]:
         """(text, step): the LLM's version and "llm", or ``text`` itself and "rules" when it fell back."""
         if not text.strip():
+            return text, "rules"
+        if time.monotonic() < self._resting_until:  # a dead endpoint must not hold every final for the timeout
+            self.fallbacks["resting"] += 1
             return text, "rules"
         try:
             async with asyncio.timeout(self.config.timeout_ms / 1000):
@@ -160,14 +169,25 @@ class Refiner:
         except h11.ProtocolError as exc:
             return self._fell_back(text, "protocol", f"not an HTTP exchange ({exc})")
         except TimeoutError:
+            self._unanswered()
             return self._fell_back(text, "timeout", f"no answer within {self.config.timeout_ms} ms")
         except OSError as exc:
+            self._unanswered()
             return self._fell_back(text, "connection", exc.strerror or str(exc) or type(exc).__name__)
+        self._unreachable, self._backoff = 0, BACKOFF_S[0]
         self.refined += 1
         if self._reported:
             log.info("LLM clean-up: %s answers again", self.endpoint)
             self._reported.clear()
         return better, "llm"
+
+    def _unanswered(self) -> None:
+        self._unreachable += 1
+        if self._unreachable >= BREAK_AFTER:
+            log.warning("LLM clean-up: %s did not answer %d times in a row; finals keep their rule-based text for "
+                        "%.0f s before it is tried again", self.endpoint, self._unreachable, self._backoff)
+            self._resting_until = time.monotonic() + self._backoff
+            self._unreachable, self._backoff = 0, min(2 * self._backoff, BACKOFF_S[1])
 
     def _payload(self, text: str) -> dict[str, Any]:
         return {"model": self.config.model, "temperature": 0, "stream": False,

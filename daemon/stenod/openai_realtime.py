@@ -154,6 +154,7 @@ class RealtimeSession:
                         await self.connection.close(1008, "too many bad messages")
                         break
         finally:
+            self.live.close()
             self.outgoing.put_nowait(None)
             sender.cancel()
 
@@ -177,6 +178,7 @@ class RealtimeSession:
             else:
                 self.live.end_utterance()
         elif kind == "input_audio_buffer.clear":
+            self.live.close()
             self.live = self._pipeline()
             self.items.clear()
             self._flush_resampler(reset=True)
@@ -207,56 +209,64 @@ class RealtimeSession:
         self.odd_byte = b""
 
     def _update(self, session: Any, legacy: bool, event_id: str | None) -> None:
-        if not isinstance(session, dict):
-            raise ClientError("invalid_value", "session.update needs a 'session' object")
+        """Check the whole update first, then apply it: a refused update changes nothing."""
+        session = _object(session, "session")
         if legacy:
-            self.legacy = True
             fmt = session.get("input_audio_format", "pcm16")
             if fmt != "pcm16":
-                raise ClientError("invalid_value", f"input_audio_format {fmt!r} is not supported: use pcm16")
+                raise ClientError("invalid_value", f"input_audio_format {str(fmt)[:40]!r} is not supported: use pcm16")
             rate = 24000
-            transcription = session.get("input_audio_transcription")
-            turns, noise = session.get("turn_detection", self.turn_detection), session.get(
-                "input_audio_noise_reduction", self.noise_reduction)
+            transcription = _object(session.get("input_audio_transcription"), "input_audio_transcription")
+            turns = session.get("turn_detection", self.turn_detection)
+            noise = session.get("input_audio_noise_reduction", self.noise_reduction)
         else:
             if session.get("type", "transcription") != "transcription":
                 raise ClientError("invalid_value",
                                   "stenod serves transcription sessions only: set session.type to 'transcription'")
-            audio_in = (session.get("audio") or {}).get("input") or {}
-            fmt = audio_in.get("format") or {"type": "audio/pcm", "rate": self.rate}
-            if not isinstance(fmt, dict) or fmt.get("type") != "audio/pcm":
+            audio_in = _object(_object(session.get("audio"), "audio").get("input"), "audio.input")
+            fmt = _object(audio_in.get("format"), "audio.input.format")
+            if fmt.get("type", "audio/pcm") != "audio/pcm":
                 raise ClientError("invalid_value",
                                   "audio.input.format must be audio/pcm (PCM16 little-endian mono)")
-            rate = fmt.get("rate", 24000)
-            if not isinstance(rate, int) or not RATES[0] <= rate <= RATES[1]:
+            rate = fmt.get("rate", self.rate)
+            if isinstance(rate, bool) or not isinstance(rate, int) or not RATES[0] <= rate <= RATES[1]:
                 raise ClientError("invalid_value", f"audio.input.format.rate must be {RATES[0]}-{RATES[1]} Hz")
-            transcription = audio_in.get("transcription")
+            transcription = _object(audio_in.get("transcription"), "audio.input.transcription")
             turns = audio_in.get("turn_detection", self.turn_detection)
             noise = audio_in.get("noise_reduction", self.noise_reduction)
-        if transcription is not None and not isinstance(transcription, dict):
-            raise ClientError("invalid_value", "transcription must be an object")
-        language = self.language
-        if transcription:
-            wanted = transcription.get("language")
-            if isinstance(wanted, str) and wanted:
-                language = language_code(wanted)
-                if language not in (self.languages or {"en"}):
-                    raise ClientError("unsupported_language", f"language {wanted!r} is not one this model knows")
-            if isinstance(transcription.get("model"), str):
-                self.model = transcription["model"]
-            if isinstance(transcription.get("prompt"), str):
-                self.prompt = transcription["prompt"]
         if turns is not None and not (isinstance(turns, dict) and turns.get("type") in ("server_vad", "semantic_vad")):
             raise ClientError("invalid_value", "turn_detection must be server_vad, semantic_vad or null")
+        language = self.language
+        wanted = transcription.get("language")
+        if isinstance(wanted, str) and wanted:
+            language = language_code(wanted)
+            if language not in (self.languages or {"en"}):
+                raise ClientError("unsupported_language", f"language {wanted[:40]!r} is not one this model knows")
+        if language != self.language and self.items:
+            raise ClientError("conversation_already_has_active_response",
+                              "change the language between turns, not while speech is being transcribed")
+        # all checked: apply
+        self.legacy = legacy
+        if isinstance(transcription.get("model"), str):
+            self.model = transcription["model"][:200]
+        if isinstance(transcription.get("prompt"), str):
+            self.prompt = transcription["prompt"][:4000]
         self.turn_detection, self.noise_reduction = turns, noise
         if rate != self.rate:
             self._flush_resampler()
             self.rate = rate
             self._flush_resampler(reset=True)
         if language != self.language:
-            if self.items:
-                raise ClientError("conversation_already_has_active_response",
-                                  "change the language between turns, not while speech is being transcribed")
             self.language = language
+            self.live.close()
             self.live = self._pipeline()  # the next turn is transcribed in the new language
         self._send("transcription_session.updated" if legacy else "session.updated", session=self._session())
+
+
+def _object(value: Any, name: str) -> dict[str, Any]:
+    """``value`` when it is a JSON object, {} when absent; a ClientError otherwise."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ClientError("invalid_value", f"{name} must be an object")
+    return value

@@ -165,9 +165,10 @@ def render(request: TranscriptionRequest, segments: list[Segment], info: Transcr
 class Transcriptions:
     """The file-transcription endpoint over the daemon's engine and decode service."""
 
-    def __init__(self, engine: WhisperEngine, decoder: DecodeService) -> None:
+    def __init__(self, engine: WhisperEngine, decoder: DecodeService, max_seconds: float = 3600.0) -> None:
         self.engine = engine
         self.decoder = decoder
+        self.max_seconds = max_seconds
         self.created = int(time.time())
         self.requests = 0
 
@@ -182,10 +183,10 @@ class Transcriptions:
             languages = set(self.engine.tokenizer.languages) if self.engine.multilingual else None
             options = options_for(wanted, languages)
             try:
-                audio = await asyncio.to_thread(decode_audio, wanted.audio, wanted.filename)
+                audio = await asyncio.to_thread(decode_audio, wanted.audio, wanted.filename, self.max_seconds)
             except AudioError as exc:
-                raise ApiError(400, f"{exc}; send WAV, FLAC, OGG (Vorbis or Opus) or MP3", "file",
-                               "invalid_audio") from None
+                hint = "" if "limit" in str(exc) else "; send WAV, FLAC, OGG (Vorbis or Opus) or MP3"
+                raise ApiError(400, f"{exc}{hint}", "file", "invalid_audio") from None
             segments, info = await self._run(audio, options)
         except ApiError as exc:
             return exc.response()
@@ -194,8 +195,9 @@ class Transcriptions:
         return render(wanted, segments, info)
 
     async def _run(self, audio: Any, options: TranscribeOptions) -> tuple[list[Segment], TranscriptionInfo]:
+        features = await asyncio.to_thread(self.engine.features, audio)  # off the engine's thread: it is NumPy
         first = min(WINDOW_S, len(audio) / 16000)
-        iterator, info = await self.decoder.run(lambda: transcribe(self.engine, audio, options), first)
+        iterator, info = await self.decoder.run(lambda: transcribe(self.engine, audio, options, features), first)
         segments: list[Segment] = []
         while (segment := await self.decoder.run(lambda: next(iterator, None), WINDOW_S)) is not None:
             segments.append(replace(segment, words=segment.words if options.word_timestamps else None))

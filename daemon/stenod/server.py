@@ -217,11 +217,17 @@ NEED_TOKEN = ("a token is needed: Authorization: Bearer <token> (the token is in
 
 
 def make_http_app(state: DaemonState, port: int, unix: bool = False) -> StreamHandler:
-    """The handler of requests other than GET on the daemon's port: ``POST /v1/audio/transcriptions``."""
-    remote = state.config.server.allow_remote
-    busy = asyncio.Semaphore(MAX_UPLOADS)
+    """The handler of requests other than GET on the daemon's port: ``POST /v1/audio/transcriptions``.
 
-    async def app(request: HttpRequest) -> HttpResponse:
+    Path, Origin, Host and token are checked on the request's head, before its body is read. Past that,
+    ``MAX_UPLOADS`` transcriptions run at once and as many more wait (their bodies held); beyond that 429.
+    """
+    remote = state.config.server.allow_remote
+    running = asyncio.Semaphore(MAX_UPLOADS)
+    admitted = 0
+
+    async def check(request: HttpRequest) -> HttpResponse | None:
+        nonlocal admitted
         path = urlsplit(request.target).path
         reason = _check_origin(request.header_values("host"), request.header_values("origin"), port,
                                state.config.server.allowed_origins, check_host=not (unix or remote))
@@ -244,17 +250,34 @@ def make_http_app(state: DaemonState, port: int, unix: bool = False) -> StreamHa
                                   code="forbidden")
         if state.transcriptions is None:
             return error_response(503, "no model is loaded", kind="server_error")
-        if busy.locked():
-            return error_response(429, f"{MAX_UPLOADS} transcriptions are already running; try again shortly",
-                                  kind="rate_limit_error", code="busy")
-        async with busy:
+        if admitted >= 2 * MAX_UPLOADS:
+            return error_response(429, f"{admitted} transcriptions are already running or waiting; try again "
+                                  "shortly", kind="rate_limit_error", code="busy")
+        admitted += 1
+        request.admitted = True
+        return None
+
+    async def app(request: HttpRequest) -> HttpResponse:
+        assert state.transcriptions is not None
+        async with running:
             return await state.transcriptions.transcribe(request)
 
     def error(status: int, message: str) -> HttpResponse:
         return error_response(status, message)
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await serve_one(reader, writer, app, state.config.server.max_upload_bytes, error)
+        nonlocal admitted
+        seen: list[HttpRequest] = []
+
+        async def checked(request: HttpRequest) -> HttpResponse | None:
+            seen.append(request)
+            return await check(request)
+
+        try:
+            await serve_one(reader, writer, app, state.config.server.max_upload_bytes, error, checked)
+        finally:
+            if seen and seen[0].admitted:
+                admitted -= 1
 
     return serve
 
@@ -468,6 +491,7 @@ async def _listen(connection: ServerConnection, state: DaemonState, query: dict[
         await sender
         await connection.close(1000, "end of stream")
     finally:
+        live.close()  # a client gone mid-stream leaves no decodes behind
         state.metrics.listen_streams -= 1
         sender.cancel()
 

@@ -31,6 +31,7 @@ def switching_connection(http: StreamHandler) -> type[ServerConnection]:
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             self._pending = transport
+            _deciding.add(transport)
             self._timer = asyncio.get_running_loop().call_later(FIRST_LINE_TIMEOUT_S, transport.abort)
 
         def data_received(self, data: bytes) -> None:
@@ -46,6 +47,7 @@ def switching_connection(http: StreamHandler) -> type[ServerConnection]:
             assert transport is not None and self._timer is not None
             self._timer.cancel()
             self._pending = None
+            _deciding.discard(transport)
             if space and method in OTHER_METHODS:
                 _hand_over(transport, head, http)
             else:  # GET, or something websockets will refuse with a proper answer
@@ -63,6 +65,8 @@ def switching_connection(http: StreamHandler) -> type[ServerConnection]:
             if self._head is not None:  # gone before it said anything: nothing was started for it
                 if self._timer is not None:
                     self._timer.cancel()
+                if self._pending is not None:
+                    _deciding.discard(self._pending)
                 return
             super().connection_lost(exc)
 
@@ -84,3 +88,14 @@ def _hand_over(transport: asyncio.BaseTransport, head: bytes, http: StreamHandle
 
 
 _running: set[asyncio.Task[None]] = set()
+_deciding: set[asyncio.BaseTransport] = set()
+
+
+async def stop_http() -> None:
+    """Cancel the HTTP requests in progress and drop connections that have not said what they are."""
+    for transport in list(_deciding):
+        transport.abort()
+    tasks = list(_running)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

@@ -148,6 +148,13 @@ class Session:
                 self.writer.write(encode_frame("transcript-chunk", {"text": chunk}))
 
     async def run(self) -> None:
+        try:
+            await self._serve()
+        finally:
+            if self.live is not None:
+                self.live.close()  # the client left mid-session: no decodes for it any more
+
+    async def _serve(self) -> None:
         while True:
             try:
                 frame = await read_frame(self.reader)

@@ -81,19 +81,24 @@ def _part(raw: bytes) -> Part:
         head, data = raw[:split], raw[split + 4:]
     else:
         raise FormError("a form part has no header block")
-    headers = BytesHeaderParser(policy=HTTP).parsebytes(head + b"\r\n\r\n")
-    disposition = headers.get("Content-Disposition")
-    if disposition is None:
-        raise FormError("a form part has no Content-Disposition")
-    message = Message()
-    message["Content-Disposition"] = str(disposition)
-    if message.get_content_disposition() != "form-data":
-        raise FormError("a form part's Content-Disposition is not form-data")
-    name = message.get_param("name", header="content-disposition")
+    try:
+        headers = BytesHeaderParser(policy=HTTP).parsebytes(head + b"\r\n\r\n")
+        disposition = headers.get("Content-Disposition")
+        if disposition is None:
+            raise FormError("a form part has no Content-Disposition")
+        message = Message()
+        message["Content-Disposition"] = str(disposition)
+        if message.get_content_disposition() != "form-data":
+            raise FormError("a form part's Content-Disposition is not form-data")
+        name = message.get_param("name", header="content-disposition")
+        filename = message.get_filename()
+        content_type = str(headers.get("Content-Type") or ("application/octet-stream" if filename else "text/plain"))
+    except FormError:
+        raise
+    except Exception as exc:  # the email package's header parser has its own failures (deep nesting: RecursionError)
+        raise FormError(f"a form part's headers cannot be parsed ({type(exc).__name__})") from None
     if not isinstance(name, str) or not name:
         raise FormError("a form part has no name")
-    filename = message.get_filename()
-    content_type = str(headers.get("Content-Type") or ("application/octet-stream" if filename else "text/plain"))
     return Part(name, data, filename, content_type)
 
 

@@ -54,6 +54,9 @@ def _window() -> np.ndarray:
     return np.hanning(N_FFT + 1)[:-1].astype(np.float32)
 
 
+CHUNK_FRAMES = 3000  # 30 s of frames per FFT batch
+
+
 def log_mel(audio: np.ndarray, n_mels: int = 80, padding: int = HOP_LENGTH) -> np.ndarray:
     """Log-mel spectrogram ``[n_mels, frames]`` of 16 kHz mono float audio.
 
@@ -72,9 +75,12 @@ def log_mel(audio: np.ndarray, n_mels: int = 80, padding: int = HOP_LENGTH) -> n
     frames = np.lib.stride_tricks.as_strided(
         padded, shape=(n_frames, N_FFT), strides=(padded.strides[0] * HOP_LENGTH, padded.strides[0])
     )
-    spectrum = np.fft.rfft(frames * _window(), axis=-1).astype(np.complex64)
-    power = (np.abs(spectrum[:-1]) ** 2).T  # [freq, frames - 1]
-    mel = mel_filters(n_mels) @ power
+    filters, window = mel_filters(n_mels), _window()
+    mel = np.empty((n_mels, n_frames - 1), dtype=np.result_type(filters.dtype, np.float32))
+    for at in range(0, n_frames - 1, CHUNK_FRAMES):  # in pieces: a long recording's FFT would not fit in memory
+        part = frames[at:min(at + CHUNK_FRAMES, n_frames - 1)]
+        spectrum = np.fft.rfft(part * window, axis=-1).astype(np.complex64)
+        mel[:, at:at + len(part)] = filters @ (np.abs(spectrum) ** 2).T  # the last frame is dropped
     logspec = np.log10(np.maximum(mel, 1e-10))
     logspec = np.maximum(logspec, logspec.max() - 8.0)
     return ((logspec + 4.0) / 4.0).astype(np.float32)

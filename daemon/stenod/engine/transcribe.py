@@ -74,11 +74,14 @@ def _split_by_timestamps(tokens: list[int], ts_begin: int, seek: int, size: int,
     return [(offset, offset + duration, tokens)], seek + size
 
 
-def transcribe(engine: WhisperEngine, audio: np.ndarray, options: TranscribeOptions = TranscribeOptions()
-               ) -> tuple[Iterator[Segment], TranscriptionInfo]:
-    """Segments of ``audio`` (16 kHz mono float32), lazily, and what was detected about it."""
+def transcribe(engine: WhisperEngine, audio: np.ndarray, options: TranscribeOptions = TranscribeOptions(),
+               features: np.ndarray | None = None) -> tuple[Iterator[Segment], TranscriptionInfo]:
+    """Segments of ``audio`` (16 kHz mono float32), lazily, and what was detected about it.
+
+    ``features`` is ``engine.features(audio)`` when the caller has computed it already.
+    """
     tok = engine.tokenizer
-    mel = engine.features(audio)
+    mel = engine.features(audio) if features is None else features
     content_frames = mel.shape[-1] - 1
     duration = len(audio) / SAMPLE_RATE
     language, probability = options.language, 1.0
