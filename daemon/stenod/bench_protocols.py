@@ -223,6 +223,8 @@ def _live(daemon: _Daemon, session: str, seconds: float) -> None:
 
     item = next(i for i in load_manifest(kind="session") if i.id == session)
     segments = [s for s in item.segments if s["end_s"] <= seconds]
+    if not segments:
+        raise SystemExit(f"no utterance of {session} ends within {seconds:.0f} s: stream more (--seconds)")
     cut = max(s["end_s"] for s in segments) + 0.3
     audio = load_audio(item.audio)[:int(cut * 16000)]
     reference = " ".join(s["text"] for s in segments)
@@ -233,7 +235,7 @@ def _live(daemon: _Daemon, session: str, seconds: float) -> None:
         lat = _latencies(results, segments)
         text = " ".join(r[3] for r in results)
         print(f"  {name:12s} latency after each utterance's true end: p50 {statistics.median(lat):.2f} s, p90 "
-              f"{statistics.quantiles(lat, n=10)[-1]:.2f} s, max {max(lat):.2f} s ({len(lat)}/{len(segments)});"
+              f"{sorted(lat)[int(0.9 * (len(lat) - 1))]:.2f} s, max {max(lat):.2f} s ({len(lat)}/{len(segments)});"
               f" WER {word_error_rate([reference], [text]):.3f}")
 
 
