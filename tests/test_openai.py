@@ -299,6 +299,22 @@ def test_a_bad_session_update_changes_nothing_and_clear_drops_the_turn(daemon, j
     assert len(started) >= len(completed) and word_error_rate([JFK], [" ".join(completed)]) <= 0.15
 
 
+def test_with_manual_turns_a_commit_of_silence_is_an_empty_item(daemon) -> None:
+    async def run() -> list:
+        client = openai.AsyncOpenAI(api_key=daemon.token, base_url=f"http://127.0.0.1:{daemon.port}/v1")
+        async with client.realtime.connect(model="whisper-1", extra_query={"intent": "transcription"}) as conn:
+            await conn.session.update(session={"type": "transcription", "audio": {"input": {
+                "turn_detection": None, "transcription": {"model": "gpt-4o-transcribe", "languages": ["en"]}}}})
+            await conn.input_audio_buffer.append(audio=base64.b64encode(bytes(48000)).decode())
+            await conn.input_audio_buffer.commit()
+            await conn.input_audio_buffer.commit()  # nothing since the last one
+            return [await asyncio.wait_for(conn.recv(), timeout=30) for _ in range(5)]
+
+    kinds = [(e.type, getattr(e, "transcript", None)) for e in asyncio.run(run())]
+    assert kinds[2:] == [("input_audio_buffer.committed", None),
+                         ("conversation.item.input_audio_transcription.completed", ""), ("error", None)]
+
+
 def test_realtime_and_transcriptions_need_the_control_token(daemon, jfk_wav) -> None:
     from websockets.exceptions import InvalidStatus
 

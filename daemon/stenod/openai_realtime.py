@@ -64,6 +64,7 @@ class RealtimeSession:
         self.live = self._pipeline()
         self.resampler: soxr.ResampleStream | None = soxr.ResampleStream(self.rate, 16000, 1, dtype="float32")
         self.odd_byte = b""
+        self.heard = False  # audio arrived since the last commit
 
     def _pipeline(self) -> LivePipeline:
         self.generation += 1
@@ -127,6 +128,13 @@ class RealtimeSession:
                            content_index=0, transcript=item.sent, usage={"type": "duration", "seconds": round(
                                (event.end_ms - event.start_ms) / 1000, 3)})
 
+    def _empty_item(self) -> None:
+        item = _Item("item_" + secrets.token_hex(8), 0)
+        self._send("input_audio_buffer.committed", item_id=item.item_id, previous_item_id=self.previous_item)
+        self.previous_item = item.item_id
+        self._send("conversation.item.input_audio_transcription.completed", item_id=item.item_id, content_index=0,
+                   transcript="", usage={"type": "duration", "seconds": 0})
+
     def _delta(self, item: _Item, text: str) -> None:
         self._send("conversation.item.input_audio_transcription.delta", item_id=item.item_id, content_index=0,
                    delta=text[len(item.sent):])
@@ -172,16 +180,20 @@ class RealtimeSession:
         if kind == "input_audio_buffer.append":
             self._append(message.get("audio"), event_id)
         elif kind == "input_audio_buffer.commit":
-            if not self.items:
+            if self.items:
+                self.live.end_utterance()
+            elif self.turn_detection is None and self.heard:
+                self._empty_item()  # manual turns: a commit of audio with no speech is an empty item, not an error
+            else:
                 self._error("nothing to commit: no speech since the last item", "input_audio_buffer_commit_empty",
                             event_id)
-            else:
-                self.live.end_utterance()
+            self.heard = False
         elif kind == "input_audio_buffer.clear":
             self.live.close()
             self.live = self._pipeline()
             self.items.clear()
             self._flush_resampler(reset=True)
+            self.heard = False
             self._send("input_audio_buffer.cleared")
         elif kind in ("session.update", "transcription_session.update"):
             self._update(message.get("session"), kind == "transcription_session.update", event_id)
@@ -197,6 +209,7 @@ class RealtimeSession:
             raise ClientError("invalid_value", "'audio' is not valid base64") from None
         usable = len(pcm) - len(pcm) % 2
         self.odd_byte = pcm[usable:]
+        self.heard = self.heard or usable > 0
         samples = np.frombuffer(pcm[:usable], dtype="<i2").astype(np.float32) / 32768.0
         if self.resampler is not None:
             samples = self.resampler.resample_chunk(samples)
@@ -238,6 +251,8 @@ class RealtimeSession:
             raise ClientError("invalid_value", "turn_detection must be server_vad, semantic_vad or null")
         language = self.language
         wanted = transcription.get("language")
+        if not wanted and isinstance(transcription.get("languages"), list) and transcription["languages"]:
+            wanted = transcription["languages"][0]  # the newer models' list of expected languages
         if isinstance(wanted, str) and wanted:
             language = language_code(wanted)
             if language not in (self.languages or {"en"}):
