@@ -68,6 +68,21 @@ def test_a_file_is_transcribed_in_each_response_format(daemon, jfk_wav, response
         assert result.words is None
 
 
+def test_a_streamed_transcription_sends_deltas_then_the_text(daemon, eval_dir) -> None:
+    audio, reference, rate = _session_audio(eval_dir)  # 42 s: two windows, several segments
+    data = io.BytesIO()
+    sf.write(data, audio, rate, format="WAV")
+    stream = _client(daemon).audio.transcriptions.create(model="gpt-4o-transcribe", stream=True,
+                                                          file=("session.wav", data.getvalue()))
+    events = list(stream)
+    deltas = [e.delta for e in events if e.type == "transcript.text.delta"]
+    assert len(deltas) >= 3 and events[-1].type == "transcript.text.done"
+    assert "".join(deltas) == events[-1].text and word_error_rate([reference], [events[-1].text]) <= 0.2
+    with pytest.raises(openai.BadRequestError, match="stream=true goes with"):
+        _client(daemon).audio.transcriptions.create(model="whisper-1", stream=True, response_format="srt",
+                                                     file=("session.wav", data.getvalue()))
+
+
 def test_word_and_segment_timestamps(daemon, jfk_wav) -> None:
     with open(jfk_wav, "rb") as audio:
         result = _client(daemon).audio.transcriptions.create(

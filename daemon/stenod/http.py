@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +48,7 @@ class HttpResponse:
     body: bytes = b""
     content_type: str = "text/plain; charset=utf-8"
     headers: list[tuple[str, str]] = field(default_factory=list)
+    stream: AsyncIterator[bytes] | None = None  # sent chunk by chunk after ``body`` (no Content-Length)
 
     @classmethod
     def json(cls, status: int, value: Any) -> HttpResponse:
@@ -97,12 +98,17 @@ async def _read_body(conn: h11.Connection, head: h11.Request, reader: asyncio.St
             raise h11.RemoteProtocolError("the connection ended inside the request")
 
 
-def _send(conn: h11.Connection, writer: asyncio.StreamWriter, response: HttpResponse) -> None:
-    headers = [("Content-Type", response.content_type), ("Content-Length", str(len(response.body))),
-               ("Connection", "close"), ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"),
-               *response.headers]
+async def _send(conn: h11.Connection, writer: asyncio.StreamWriter, response: HttpResponse) -> None:
+    length = [] if response.stream is not None else [("Content-Length", str(len(response.body)))]
+    headers = [("Content-Type", response.content_type), *length, ("Connection", "close"),
+               ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"), *response.headers]
     writer.write(conn.send(h11.Response(status_code=response.status, headers=headers)))
-    writer.write(conn.send(h11.Data(data=response.body)))
+    if response.body:
+        writer.write(conn.send(h11.Data(data=response.body)))
+    if response.stream is not None:
+        async for chunk in response.stream:
+            writer.write(conn.send(h11.Data(data=chunk)))
+            await asyncio.wait_for(writer.drain(), WRITE_TIMEOUT_S)
     writer.write(conn.send(h11.EndOfMessage()))
 
 
@@ -117,7 +123,7 @@ async def serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     try:
         response = await _answer(conn, reader, writer, app, max_body, error, check)
         if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-            _send(conn, writer, response)
+            await _send(conn, writer, response)
             await asyncio.wait_for(writer.drain(), WRITE_TIMEOUT_S)
             if conn.their_state is not h11.DONE:
                 await _discard(reader)  # a client still sending would see a reset instead of the answer

@@ -9,8 +9,10 @@ clean-up, as OpenAI's own endpoint returns it.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -57,6 +59,7 @@ class TranscriptionRequest:
     response_format: str = "json"
     granularities: tuple[str, ...] = ("segment",)
     temperature: float = 0.0
+    stream: bool = False  # server-sent transcript.text.delta events, one per segment, then transcript.text.done
 
 
 def _one(form: dict[str, list[Part]], name: str) -> str | None:
@@ -92,9 +95,9 @@ def read_request(content_type: str, body: bytes, loaded_model: str) -> Transcrip
         if granularities and response_format != "verbose_json":
             raise ApiError(400, "timestamp_granularities[] needs response_format=verbose_json",
                            "timestamp_granularities[]")
-        if (_one(form, "stream") or "false").lower() == "true":
-            raise ApiError(400, "stream=true is not supported: use the realtime WebSocket (/v1/realtime) for "
-                           "streamed text", "stream")
+        stream = (_one(form, "stream") or "false").lower() == "true"
+        if stream and response_format not in ("json", "text"):
+            raise ApiError(400, "stream=true goes with response_format json or text", "stream")
         temperature = _one(form, "temperature") or "0"
         try:
             temp = float(temperature)
@@ -105,7 +108,7 @@ def read_request(content_type: str, body: bytes, loaded_model: str) -> Transcrip
         language = _one(form, "language") or None
         return TranscriptionRequest(files[0].data, files[0].filename or "file", model,
                                     language_code(language) if language else None, _one(form, "prompt") or None,
-                                    response_format, granularities or ("segment",), temp)
+                                    response_format, granularities or ("segment",), temp, stream)
     except FormError as exc:
         raise ApiError(400, str(exc)) from None
 
@@ -187,18 +190,45 @@ class Transcriptions:
             except AudioError as exc:
                 hint = "" if "limit" in str(exc) else "; send WAV, FLAC, OGG (Vorbis or Opus) or MP3"
                 raise ApiError(400, f"{exc}{hint}", "file", "invalid_audio") from None
-            segments, info = await self._run(audio, options)
+            segments, info = await self._start(audio, options)
+            if wanted.stream:
+                return HttpResponse(200, content_type="text/event-stream", stream=self._events(segments))
+            done = [segment async for segment in segments]
         except ApiError as exc:
             return exc.response()
         except EngineUnavailable as exc:
             return error_response(503, str(exc), kind="server_error", code="engine_unavailable")
-        return render(wanted, segments, info)
+        return render(wanted, done, info)
 
-    async def _run(self, audio: Any, options: TranscribeOptions) -> tuple[list[Segment], TranscriptionInfo]:
+    async def _start(self, audio: Any, options: TranscribeOptions
+                     ) -> tuple[AsyncIterator[Segment], TranscriptionInfo]:
+        """The segments as the engine decodes them, one window per turn on its thread, and the file's info."""
         features = await asyncio.to_thread(self.engine.features, audio)  # off the engine's thread: it is NumPy
         first = min(WINDOW_S, len(audio) / 16000)
         iterator, info = await self.decoder.run(lambda: transcribe(self.engine, audio, options, features), first)
-        segments: list[Segment] = []
-        while (segment := await self.decoder.run(lambda: next(iterator, None), WINDOW_S)) is not None:
-            segments.append(replace(segment, words=segment.words if options.word_timestamps else None))
-        return segments, info
+
+        async def segments() -> AsyncIterator[Segment]:
+            while (segment := await self.decoder.run(lambda: next(iterator, None), WINDOW_S)) is not None:
+                yield replace(segment, words=segment.words if options.word_timestamps else None)
+
+        return segments(), info
+
+    @staticmethod
+    async def _events(segments: AsyncIterator[Segment]) -> AsyncIterator[bytes]:
+        """Server-sent events as OpenAI streams a transcription: a delta per segment, then the whole text."""
+        texts: list[str] = []
+        try:
+            async for segment in segments:
+                text = segment.text.strip()
+                if text:
+                    delta = (" " if texts else "") + text
+                    texts.append(text)
+                    yield _sse({"type": "transcript.text.delta", "delta": delta})
+        except EngineUnavailable as exc:
+            yield _sse({"error": {"message": str(exc), "type": "server_error", "code": "engine_unavailable"}})
+            return
+        yield _sse({"type": "transcript.text.done", "text": " ".join(texts)})
+
+
+def _sse(value: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(value, ensure_ascii=False).encode() + b"\n\n"
