@@ -136,10 +136,31 @@ def test_bad_requests_get_openai_errors_and_the_daemon_goes_on(daemon, jfk_wav) 
 def _raw(port: int, request: bytes, timeout: float = 10) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)  # all is sent: the server need not wait for more
         chunks = []
         while chunk := sock.recv(65536):
             chunks.append(chunk)
     return b"".join(chunks)
+
+
+HEAD = b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+
+
+@pytest.mark.parametrize("request_bytes", [
+    HEAD + b"Content-Length: 5\r\nContent-Length: 7\r\n\r\nhello",
+    HEAD + b"Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+    HEAD + b"Content-Length: -1\r\n\r\n",
+    HEAD + b"Bad header line\r\n\r\n",
+    HEAD + b"X-Big: " + b"a" * 70000 + b"\r\n\r\n",
+    b"POST /\xff\xfe HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    b"POST /v1/audio/transcriptions HTTP/9.9\r\n\r\n",
+])
+def test_malformed_requests_get_a_4xx_and_the_daemon_goes_on(daemon, request_bytes) -> None:
+    answer = _raw(daemon.port, request_bytes)
+    assert re.match(rb"HTTP/1.1 4\d\d ", answer), answer[:200]
+    health = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=10)
+    health.request("GET", "/health")
+    assert health.getresponse().status == 200
 
 
 def test_malformed_http_and_foreign_origins_are_refused(daemon) -> None:
