@@ -419,6 +419,31 @@ def test_the_documented_examples_run_as_written(daemon, jfk_wav) -> None:
     assert word_error_rate([JFK], [" ".join(live.split())]) <= 0.15
 
 
+def _decodes(port: int) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/metrics")
+    return int(re.search(r"^stenod_decodes_total (\d+)$", conn.getresponse().read().decode(), re.M).group(1))
+
+
+def test_a_client_that_leaves_mid_stream_leaves_no_decodes_behind(daemon, eval_dir) -> None:
+    audio, _, rate = _session_audio(eval_dir)
+    pcm = (np.clip(soxr.resample(audio, rate, 24000), -1, 1) * 32767).astype("<i2").tobytes()
+
+    async def run() -> None:
+        client = openai.AsyncOpenAI(api_key=daemon.token, base_url=f"http://127.0.0.1:{daemon.port}/v1")
+        async with client.realtime.connect(model="whisper-1", extra_query={"intent": "transcription"}) as conn:
+            for at in range(0, len(pcm), 48000):  # 42 s of speech at once: minutes of decoding queued up
+                await conn.input_audio_buffer.append(audio=base64.b64encode(pcm[at:at + 48000]).decode())
+            await asyncio.wait_for(conn.recv(), timeout=10)
+
+    before = _decodes(daemon.port)
+    asyncio.run(run())
+    time.sleep(1.5)  # a decode already running may finish
+    settled = _decodes(daemon.port)
+    time.sleep(2.0)
+    assert _decodes(daemon.port) == settled and settled - before <= 3
+
+
 def test_metrics_count_file_transcriptions(daemon, jfk_wav) -> None:
     def count() -> int:
         health = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=10)
