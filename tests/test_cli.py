@@ -143,3 +143,14 @@ def test_transcribe_jfk_json_with_word_timestamps(jfk_wav: Path) -> None:
     assert starts == sorted(starts)
     spoken = " ".join(w["word"] for w in words).lower()
     assert "americans" in spoken and "country" in spoken
+
+
+@pytest.mark.parametrize("suite", ["engine", "stream", "daemon", "clients", "protocols"])
+def test_each_benchmark_takes_its_own_options(suite: str) -> None:
+    result = run_stenod("bench", suite, "--help")  # a leading --option reaches the benchmark's own parser
+    assert result.returncode == 0 and result.stdout.startswith(f"usage: stenod bench {suite} ")
+
+
+def test_an_unknown_option_elsewhere_is_still_an_error() -> None:
+    result = run_stenod("tail", "--no-such-option")
+    assert result.returncode == 2 and "unrecognized arguments: --no-such-option" in result.stderr

@@ -190,7 +190,7 @@ def test_an_endpoint_that_keeps_timing_out_is_left_alone_for_a_while(chat, monke
         return took
 
     took = asyncio.run(run())
-    assert all(t >= 0.09 for t in took[:3]) and all(t < 0.05 for t in took[3:])
+    assert all(t >= 0.09 for t in took[:3])  # each waited for its timeout; the two after it were not sent at all
     assert dict(refiner.fallbacks) == {"timeout": 3, "resting": 2} and len(chat.requests) == 3
     monkeypatch.setattr(stenod.llm.time, "monotonic", lambda: time.perf_counter() + 11.0)  # the rest is over
     chat.reply = lambda request: (200, completion("Answered."), 0.0)

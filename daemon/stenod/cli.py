@@ -226,34 +226,19 @@ def cmd_config_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench_engine(args: argparse.Namespace) -> int:
-    from stenod.benchmarks import main as bench_main
-
-    return bench_main(args.bench_args)
-
-
-def cmd_bench_stream(args: argparse.Namespace) -> int:
-    from stenod.bench_stream import main as bench_main
-
-    return bench_main(args.bench_args)
+BENCHES = {  # stenod bench NAME: the module whose main() runs it, and what it measures
+    "engine": ("stenod.benchmarks", "this engine against faster-whisper, side by side"),
+    "stream": ("stenod.bench_stream", "latency and WER of the live pipeline on the dictation sessions"),
+    "daemon": ("stenod.bench_daemon", "the daemon through PulseAudio: idle cost, latency, fan-out"),
+    "clients": ("stenod.bench_clients", "from a final to the text in a window, on the page, in tail"),
+    "protocols": ("stenod.bench_protocols", "OpenAI endpoints and the LLM hook, each beside its peer"),
+}
 
 
-def cmd_bench_daemon(args: argparse.Namespace) -> int:
-    from stenod.bench_daemon import main as bench_main
+def cmd_bench(args: argparse.Namespace) -> int:
+    import importlib
 
-    return bench_main(args.bench_args)
-
-
-def cmd_bench_protocols(args: argparse.Namespace) -> int:
-    from stenod.bench_protocols import main as bench_main
-
-    return bench_main(args.bench_args)
-
-
-def cmd_bench_clients(args: argparse.Namespace) -> int:
-    from stenod.bench_clients import main as bench_main
-
-    return bench_main(args.bench_args)
+    return int(importlib.import_module(BENCHES[args.suite][0]).main(args.bench_args) or 0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -354,24 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(sub)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="suite", required=True)
-    p = bench.add_parser("engine", help="this engine against faster-whisper, side by side", add_help=False)
-    p.add_argument("bench_args", nargs=argparse.REMAINDER)
-    p.set_defaults(func=cmd_bench_engine)
-    p = bench.add_parser("stream", help="latency and WER of the live pipeline on the dictation sessions",
-                         add_help=False)
-    p.add_argument("bench_args", nargs=argparse.REMAINDER)
-    p.set_defaults(func=cmd_bench_stream)
-    p = bench.add_parser("daemon", help="the daemon through PulseAudio: idle cost, latency, fan-out", add_help=False)
-    p.add_argument("bench_args", nargs=argparse.REMAINDER)
-    p.set_defaults(func=cmd_bench_daemon)
-    p = bench.add_parser("clients", help="from a final to the text in a window, on the page, in tail",
-                         add_help=False)
-    p.add_argument("bench_args", nargs=argparse.REMAINDER)
-    p.set_defaults(func=cmd_bench_clients)
-    p = bench.add_parser("protocols", help="OpenAI endpoints and the LLM hook, each beside its peer",
-                         add_help=False)
-    p.add_argument("bench_args", nargs=argparse.REMAINDER)
-    p.set_defaults(func=cmd_bench_protocols)
+    for name, (_, summary) in BENCHES.items():
+        p = bench.add_parser(name, help=summary, add_help=False)  # each benchmark parses its own options
+        p.add_argument("bench_args", nargs=argparse.REMAINDER)
+        p.set_defaults(func=cmd_bench)
     return parser
 
 
