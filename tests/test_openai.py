@@ -335,6 +335,29 @@ def test_a_bad_session_update_changes_nothing_and_clear_drops_the_turn(daemon, j
     assert len(started) >= len(completed) and word_error_rate([JFK], [" ".join(completed)]) <= 0.15
 
 
+@pytest.mark.parametrize("silence_ms", [300, 1500])
+def test_server_vad_settings_decide_where_turns_end(daemon, jfk_audio, silence_ms) -> None:
+    pcm = (np.clip(soxr.resample(jfk_audio, 16000, 24000), -1, 1) * 32767).astype("<i2").tobytes()
+
+    async def run() -> list:
+        client = openai.AsyncOpenAI(api_key=daemon.token, base_url=f"http://127.0.0.1:{daemon.port}/v1")
+        async with client.realtime.connect(model="whisper-1", extra_query={"intent": "transcription"}) as conn:
+            await conn.session.update(session={"type": "transcription", "audio": {"input": {"turn_detection": {
+                "type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 10}}}})
+            await conn.session.update(session={"type": "transcription", "audio": {"input": {"turn_detection": {
+                "type": "server_vad", "silence_duration_ms": silence_ms}}}})
+            await conn.input_audio_buffer.append(audio=base64.b64encode(pcm + bytes(96000)).decode())
+            return await _until_done(conn)
+
+    events = asyncio.run(run())
+    errors = [e.error.message for e in events if e.type == "error"]
+    assert errors == ["turn_detection.silence_duration_ms must be a number from 100 to 5000"]
+    completed = [e.transcript for e in events if e.type.endswith("transcription.completed")]
+    # JFK pauses for about half a second between phrases: those pauses end turns only with the short silence
+    assert (len(completed) >= 3) if silence_ms == 300 else (len(completed) == 1)
+    assert word_error_rate([JFK], [" ".join(completed)]) <= 0.15
+
+
 def test_with_manual_turns_a_commit_of_silence_is_an_empty_item(daemon) -> None:
     async def run() -> list:
         client = openai.AsyncOpenAI(api_key=daemon.token, base_url=f"http://127.0.0.1:{daemon.port}/v1")
@@ -368,7 +391,7 @@ def test_realtime_and_transcriptions_need_the_control_token(daemon, jfk_wav) -> 
 class _Recorder:
     """Stands in for the pipeline a session feeds: the events are pushed by the test."""
 
-    def __init__(self, publish, language=None) -> None:
+    def __init__(self, publish, language=None, vad=None) -> None:
         self.publish = publish
         self.ended = 0
 

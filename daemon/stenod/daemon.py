@@ -9,6 +9,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -89,10 +90,15 @@ async def serve_forever(config: Config, config_path: Path | None, input_file: Pa
     bus = EventBus(config.server.replay_events, config.server.max_queued_finals)
     language = config.model.language or ("en" if not engine.multilingual else "auto")
 
-    def new_pipeline(publish: Callable[[Event], None], language: str | None = None) -> LivePipeline:
+    def new_pipeline(publish: Callable[[Event], None], language: str | None = None,
+                     vad: dict[str, Any] | None = None) -> LivePipeline:
+        """A pipeline for one stream; ``language`` and ``vad`` (VadConfig fields) override the configuration."""
         config = pipeline_config(state.config)
-        return LivePipeline(make_classifier(state.config.stream.vad), decoder,
-                            replace(config, language=language) if language else config, publish)
+        if language:
+            config = replace(config, language=language)
+        if vad:
+            config = replace(config, vad=replace(config.vad, **vad))
+        return LivePipeline(make_classifier(state.config.stream.vad), decoder, config, publish)
 
     state = DaemonState(config, bus, decoder, engine.name, language, new_pipeline, authority)
     state.languages = set(engine.tokenizer.languages) if engine.multilingual else None

@@ -54,7 +54,8 @@ class RealtimeSession:
         self.language: str | None = None
         self.prompt = ""
         self.turn_detection: dict[str, Any] | None = {"type": "server_vad", "threshold": 0.5,
-                                                      "prefix_padding_ms": 300, "silence_duration_ms": 500}
+                                                      "prefix_padding_ms": 300, "silence_duration_ms": 450}
+        self.vad: dict[str, Any] = {}  # the client's server_vad settings, as stenod's VAD settings
         self.noise_reduction: Any = None
         self.legacy = False
         self.outgoing: asyncio.Queue[str | None] = asyncio.Queue()
@@ -69,7 +70,8 @@ class RealtimeSession:
     def _pipeline(self) -> LivePipeline:
         self.generation += 1
         generation = self.generation
-        return self.new_pipeline(lambda event: self._on_event(generation, event), language=self.language)
+        return self.new_pipeline(lambda event: self._on_event(generation, event), language=self.language,
+                                 vad=self.vad)
 
     # what goes out
 
@@ -257,9 +259,10 @@ class RealtimeSession:
             language = language_code(wanted)
             if language not in (self.languages or {"en"}):
                 raise ClientError("unsupported_language", f"language {wanted[:40]!r} is not one this model knows")
-        if language != self.language and self.items:
-            raise ClientError("conversation_already_has_active_response",
-                              "change the language between turns, not while speech is being transcribed")
+        vad = _vad_settings(turns) if turns != self.turn_detection else self.vad
+        if (language != self.language or vad != self.vad) and self.items:
+            raise ClientError("conversation_already_has_active_response", "change the language or turn "
+                              "detection between turns, not while speech is being transcribed")
         # all checked: apply
         self.legacy = legacy
         if isinstance(transcription.get("model"), str):
@@ -271,11 +274,33 @@ class RealtimeSession:
             self._flush_resampler()
             self.rate = rate
             self._flush_resampler(reset=True)
-        if language != self.language:
-            self.language = language
+        if language != self.language or vad != self.vad:
+            self.language, self.vad = language, vad
             self.live.close()
-            self.live = self._pipeline()  # the next turn is transcribed in the new language
+            self.live = self._pipeline()  # the next turn is found and transcribed with the new settings
         self._send("transcription_session.updated" if legacy else "session.updated", session=self._session())
+
+
+VAD_SETTINGS = {  # server_vad field: stenod's VAD setting and the values it may take
+    "threshold": ("threshold", 0.0, 1.0),
+    "prefix_padding_ms": ("pre_roll_ms", 0, 1500),
+    "silence_duration_ms": ("hangover_ms", 100, 5000),
+}
+
+
+def _vad_settings(turns: Any) -> dict[str, Any]:
+    """stenod's VAD settings for a ``server_vad`` turn detection (its threshold, padding and silence)."""
+    if not isinstance(turns, dict) or turns.get("type") != "server_vad":
+        return {}
+    settings: dict[str, Any] = {}
+    for field, (name, low, high) in VAD_SETTINGS.items():
+        value = turns.get(field)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+            raise ClientError("invalid_value", f"turn_detection.{field} must be a number from {low} to {high}")
+        settings[name] = float(value) if name == "threshold" else int(value)
+    return settings
 
 
 def _object(value: Any, name: str) -> dict[str, Any]:
