@@ -399,21 +399,48 @@ class _Recorder:
         self.ended += 1
 
 
+class _Peer:
+    """Stands in for a WebSocket: records what is sent; ``stuck`` makes sending never finish (a client that
+    does not read)."""
+
+    def __init__(self, stuck: bool = False) -> None:
+        self.sent: list[str] = []
+        self.closed: tuple[int, str] | None = None
+        self.stuck = stuck
+        self.remote_address = ("127.0.0.1", 1)
+        self.transport = self
+
+    async def send(self, message: str) -> None:
+        if self.stuck:
+            await asyncio.Event().wait()
+        self.sent.append(message)
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+    def abort(self) -> None:
+        pass
+
+
 def test_deltas_are_append_only_and_the_final_completes_them() -> None:
-    session = RealtimeSession(None, _Recorder, "tiny.en", {})  # type: ignore[arg-type]
     common = {"seq": 1, "emitted_at": 0.0, "audio_ms": 0, "utterance_id": 1}
     partial = {**common, "revision": 1, "unstable": "", "start_ms": 0, "end_ms": 900}
-    for event in (SpeechStart(**common, start_ms=100),
-                  Partial(**partial, stable="And so", stable_text="And so"),
-                  Partial(**partial, stable="And so my", stable_text="And so my"),
-                  Partial(**partial, stable="And so", stable_text="And so"),  # never taken back
-                  Final(**common, text="And so my fellow Americans.", raw="", words=(), language="en",
-                        start_ms=100, end_ms=2000),
-                  SpeechEnd(**common, start_ms=100, end_ms=2000)):
-        session._on_event(session.generation, event)
-    sent = []
-    while not session.outgoing.empty():
-        sent.append(json.loads(session.outgoing.get_nowait()))
+
+    async def run() -> list[dict]:
+        peer = _Peer()
+        session = RealtimeSession(peer, _Recorder, "tiny.en", {})  # type: ignore[arg-type]
+        for event in (SpeechStart(**common, start_ms=100),
+                      Partial(**partial, stable="And so", stable_text="And so"),
+                      Partial(**partial, stable="And so my", stable_text="And so my"),
+                      Partial(**partial, stable="And so", stable_text="And so"),  # never taken back
+                      Final(**common, text="And so my fellow Americans.", raw="", words=(), language="en",
+                            start_ms=100, end_ms=2000),
+                      SpeechEnd(**common, start_ms=100, end_ms=2000)):
+            session._on_event(session.generation, event)
+        await session.outbox.flush()
+        return [json.loads(m) for m in peer.sent]
+
+    sent = asyncio.run(run())
     assert [e["type"].rsplit(".", 1)[-1] for e in sent] == [
         "speech_started", "delta", "delta", "speech_stopped", "committed", "delta", "completed"]
     assert [e["delta"] for e in sent if "delta" in e] == ["And so", " my", " fellow Americans."]
@@ -479,3 +506,18 @@ def test_metrics_count_file_transcriptions(daemon, jfk_wav) -> None:
     with open(jfk_wav, "rb") as audio:
         _client(daemon).audio.transcriptions.create(model="whisper-1", file=audio)
     assert count() == before + 1
+
+
+def test_a_client_that_never_reads_is_shut_out_past_the_bound() -> None:
+    from stenod.outbox import Outbox
+
+    async def run() -> tuple[_Peer, Outbox]:
+        peer = _Peer(stuck=True)
+        outbox = Outbox(peer, limit=50)
+        for n in range(60):
+            outbox.put(f"event {n}")
+        await outbox.flush()
+        return peer, outbox
+
+    peer, outbox = asyncio.run(run())
+    assert outbox.overflowed and peer.closed == (1008, "more than 50 events unread") and peer.sent == []

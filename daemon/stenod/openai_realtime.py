@@ -11,7 +11,6 @@ delta and ``.completed`` with the transcript the deltas add up to.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
@@ -29,6 +28,7 @@ from stenod.core.events import Event, Final, Partial, SpeechEnd, SpeechStart
 from stenod.core.messages import ClientError, FloodLimit, json_object
 from stenod.engine.languages import language_code
 from stenod.live import LivePipeline
+from stenod.outbox import Outbox, shut_out
 
 NewPipeline = Callable[..., LivePipeline]
 RATES = (8000, 48000)
@@ -58,7 +58,7 @@ class RealtimeSession:
         self.vad: dict[str, Any] = {}  # the client's server_vad settings, as stenod's VAD settings
         self.noise_reduction: Any = None
         self.legacy = False
-        self.outgoing: asyncio.Queue[str | None] = asyncio.Queue()
+        self.outbox = Outbox(connection)
         self.items: dict[int, _Item] = {}
         self.previous_item: str | None = None
         self.generation = 0
@@ -76,8 +76,8 @@ class RealtimeSession:
     # what goes out
 
     def _send(self, kind: str, **fields: Any) -> None:
-        self.outgoing.put_nowait(json.dumps({"type": kind, "event_id": "event_" + secrets.token_hex(8), **fields},
-                                            ensure_ascii=False))
+        self.outbox.put(json.dumps({"type": kind, "event_id": "event_" + secrets.token_hex(8), **fields},
+                                   ensure_ascii=False))
 
     def _error(self, message: str, code: str, event_id: str | None = None, param: str | None = None) -> None:
         self._send("error", error={"type": "invalid_request_error", "code": code, "message": message,
@@ -150,7 +150,6 @@ class RealtimeSession:
     # what comes in
 
     async def run(self) -> None:
-        sender = asyncio.create_task(self._send_loop())
         self._send("transcription_session.created" if self.legacy else "session.created", session=self._session())
         complaints = FloodLimit()
         try:
@@ -161,16 +160,11 @@ class RealtimeSession:
                     if complaints.allow(time.monotonic()):
                         self._error(str(exc), exc.code)
                     elif complaints.strikes > FLOOD_STRIKES:
-                        await self.connection.close(1008, "too many bad messages")
+                        await shut_out(self.connection, "too many bad messages")
                         break
         finally:
             self.live.close()
-            self.outgoing.put_nowait(None)
-            sender.cancel()
-
-    async def _send_loop(self) -> None:
-        while (message := await self.outgoing.get()) is not None:
-            await self.connection.send(message)
+            self.outbox.close()
 
     def _handle(self, raw: str | bytes) -> None:
         if isinstance(raw, bytes):

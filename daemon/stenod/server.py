@@ -50,6 +50,7 @@ from stenod.live import DecodeService, LivePipeline
 from stenod.llm import Refiner
 from stenod.openai_realtime import RealtimeSession
 from stenod.openai_rest import Transcriptions, error_response
+from stenod.outbox import Outbox, shut_out
 from stenod.paths import runtime_dir
 from stenod.refine_stage import refined
 from stenod.switch import StreamHandler, switching_connection
@@ -389,15 +390,6 @@ def _error(seq: int, code: str, message: str) -> str:
     return json.dumps(Error(seq=seq, emitted_at=0.0, audio_ms=0, code=code, message=message).to_dict())
 
 
-async def _shut_out(connection: ServerConnection, reason: str) -> None:
-    """Close a flooding peer with 1008. Its unread flood stops the closing handshake from completing (we no
-    longer read it, and it cannot send its close frame past it), so after a moment the link is cut."""
-    log.warning("closing %s: %s", connection.remote_address or "a local peer", reason)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(connection.close(1008, reason), 1.0)
-    connection.transport.abort()
-
-
 async def _events(connection: ServerConnection, state: DaemonState, query: dict[str, list[str]],
                   scope: str) -> None:
     try:
@@ -422,7 +414,7 @@ async def _events(connection: ServerConnection, state: DaemonState, query: dict[
             async for raw in connection:
                 if not limit.allow(time.monotonic()):
                     if limit.strikes > FLOOD_STRIKES:
-                        await _shut_out(connection, "too many messages")
+                        await shut_out(connection, "too many messages")
                         break
                     continue  # a flood is not answered
                 try:
@@ -456,16 +448,10 @@ async def _listen(connection: ServerConnection, state: DaemonState, query: dict[
     except ClientError as exc:
         await connection.close(1008, str(exc))
         return
-    outgoing: asyncio.Queue[str | None] = asyncio.Queue()
-    live = state.new_pipeline(refined(lambda event: outgoing.put_nowait(json.dumps(event.to_dict())), state.refiner))
+    outbox = Outbox(connection)
+    live = state.new_pipeline(refined(lambda event: outbox.put(json.dumps(event.to_dict())), state.refiner))
     resampler = soxr.ResampleStream(rate, 16000, 1, dtype="float32", quality="HQ") if rate != 16000 else None
-
-    async def send_loop() -> None:
-        while (message := await outgoing.get()) is not None:
-            await connection.send(message)
-
     state.metrics.listen_streams += 1
-    sender = asyncio.create_task(send_loop())
     complaints = FloodLimit()
     try:
         await connection.send(json.dumps(_hello(state, rate, secrets.token_hex(6)).to_dict()))
@@ -474,9 +460,9 @@ async def _listen(connection: ServerConnection, state: DaemonState, query: dict[
                 message = decode_listen(raw)
             except ClientError as exc:
                 if complaints.allow(time.monotonic()):
-                    outgoing.put_nowait(_error(0, exc.code, str(exc)))
+                    outbox.put(_error(0, exc.code, str(exc)))
                 elif complaints.strikes > FLOOD_STRIKES:
-                    await _shut_out(connection, "too many bad messages")
+                    await shut_out(connection, "too many bad messages")
                     break
                 continue
             if isinstance(message, Audio):
@@ -487,13 +473,13 @@ async def _listen(connection: ServerConnection, state: DaemonState, query: dict[
                 live.feed(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
             await live.finish()
             break
-        outgoing.put_nowait(None)
-        await sender
-        await connection.close(1000, "end of stream")
+        await outbox.flush()
+        if not outbox.overflowed:
+            await connection.close(1000, "end of stream")
     finally:
         live.close()  # a client gone mid-stream leaves no decodes behind
         state.metrics.listen_streams -= 1
-        sender.cancel()
+        outbox.close()
 
 
 async def start_server(state: DaemonState) -> list[Server]:
