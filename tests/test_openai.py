@@ -104,6 +104,34 @@ def test_flac_and_mp3_uploads_at_other_rates(daemon, jfk_audio) -> None:
         assert word_error_rate([JFK], [result.text]) <= 0.15, fmt
 
 
+def test_translation_needs_a_multilingual_model(daemon, jfk_wav) -> None:
+    with pytest.raises(openai.BadRequestError, match="knows English only and cannot translate"):
+        _client(daemon).audio.translations.create(model="whisper-1", file=jfk_wav.open("rb"))
+
+
+def test_a_multilingual_model_translates_and_transcribes_other_languages(tmp_path, eval_dir) -> None:
+    manifest = [json.loads(line) for line in (eval_dir / "manifest.jsonl").read_text().splitlines()]
+    french = next(m for m in manifest if m["id"] == "pv_test_fr")
+    audio = (eval_dir / french["audio"]).read_bytes()
+    base = Daemon(tmp_path, "--no-mic", "--model", "base")
+    try:
+        client = _client(base)
+        heard = client.audio.transcriptions.create(model="whisper-1", file=("fr.wav", audio), language="fr")
+        assert word_error_rate([french["text"]], [heard.text]) <= 0.35
+        english = client.audio.translations.create(model="whisper-1", file=("fr.wav", audio),
+                                                   response_format="verbose_json")
+        assert english.language == "english" and abs(english.duration - french["duration_s"]) < 0.1
+        def words(text: str) -> set[str]:
+            return set(re.findall(r"[\w']+", text.lower()))
+
+        assert len(words(english.text) & words(heard.text)) <= 0.3 * len(words(english.text))  # not the French
+        assert words(english.text) & {"the", "of", "and", "a", "it", "is", "he", "to"}
+        with pytest.raises(openai.BadRequestError, match="translations take no 'language'"):
+            client.audio.translations.create(model="whisper-1", file=("fr.wav", audio), extra_body={"language": "fr"})
+    finally:
+        base.stop()
+
+
 def test_models_lists_the_loaded_model(daemon) -> None:
     assert [m.id for m in _client(daemon).models.list()] == ["tiny.en"]
 

@@ -1,4 +1,4 @@
-"""OpenAI-compatible file transcription: ``POST /v1/audio/transcriptions`` and ``GET /v1/models``.
+"""OpenAI-compatible file transcription: ``POST /v1/audio/transcriptions`` (and ``translations``), ``GET /v1/models``.
 
 The upload is decoded (WAV, FLAC, OGG, MP3), transcribed with the daemon's model window by window on the
 engine's thread (so live dictation keeps its turn between windows) and answered as ``json``, ``text``,
@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from stenod.audio import decode_audio
 from stenod.core.forms import FormError, Part, fields, parse_form
@@ -60,6 +61,7 @@ class TranscriptionRequest:
     granularities: tuple[str, ...] = ("segment",)
     temperature: float = 0.0
     stream: bool = False  # server-sent transcript.text.delta events, one per segment, then transcript.text.done
+    translate: bool = False  # into English (/v1/audio/translations)
 
 
 def _one(form: dict[str, list[Part]], name: str) -> str | None:
@@ -71,10 +73,14 @@ def _one(form: dict[str, list[Part]], name: str) -> str | None:
     return parts[0].text.strip()
 
 
-def read_request(content_type: str, body: bytes, loaded_model: str) -> TranscriptionRequest:
-    """The transcription request in a form body, or an :class:`ApiError` saying what is wrong."""
+def read_request(content_type: str, body: bytes, loaded_model: str, translate: bool = False) -> TranscriptionRequest:
+    """The transcription (or translation) request in a form body, or an :class:`ApiError` saying what is wrong."""
     try:
         form = fields(parse_form(content_type, body))
+        if translate:  # OpenAI's translations take neither a language (it is detected) nor timestamps nor stream
+            extra = next((name for name in ("language", "timestamp_granularities[]", "stream") if name in form), None)
+            if extra:
+                raise ApiError(400, f"translations take no {extra!r}", extra)
         files = form.get("file", [])
         if len(files) != 1:
             raise ApiError(400, "send the audio as one multipart field named 'file'", "file")
@@ -108,19 +114,23 @@ def read_request(content_type: str, body: bytes, loaded_model: str) -> Transcrip
         language = _one(form, "language") or None
         return TranscriptionRequest(files[0].data, files[0].filename or "file", model,
                                     language_code(language) if language else None, _one(form, "prompt") or None,
-                                    response_format, granularities or ("segment",), temp, stream)
+                                    response_format, granularities or ("segment",), temp, stream, translate)
     except FormError as exc:
         raise ApiError(400, str(exc)) from None
 
 
 def options_for(request: TranscriptionRequest, engine_languages: set[str] | None) -> TranscribeOptions:
+    if request.translate and engine_languages is None:
+        raise ApiError(400, "this daemon's model knows English only and cannot translate: run a multilingual "
+                       "model (model.name = \"base\" or \"small\")", "model", "translation_unsupported")
     if request.language and request.language not in (engine_languages or {"en"}):
         raise ApiError(400, f"language {request.language!r} is not one this model knows", "language",
                        "unsupported_language")
     decoding = DecodingOptions() if request.temperature == 0.0 else DecodingOptions(temperature=(request.temperature,))
     return TranscribeOptions(language=request.language if engine_languages is not None else "en",
                              initial_prompt=request.prompt,
-                             word_timestamps="word" in request.granularities, decoding=decoding)
+                             word_timestamps="word" in request.granularities, decoding=decoding,
+                             task="translate" if request.translate else "transcribe")
 
 
 def _stamp(seconds: float, comma: bool) -> str:
@@ -150,7 +160,8 @@ def render(request: TranscriptionRequest, segments: list[Segment], info: Transcr
     if fmt in ("srt", "vtt"):
         return HttpResponse(200, subtitles(segments, fmt == "vtt").encode(),
                             "text/vtt; charset=utf-8" if fmt == "vtt" else "text/plain; charset=utf-8")
-    body: dict[str, Any] = {"task": "transcribe", "language": language_name(info.language),
+    body: dict[str, Any] = {"task": "translate" if request.translate else "transcribe",
+                            "language": "english" if request.translate else language_name(info.language),
                             "duration": round(info.duration, 3), "text": text}
     if "segment" in request.granularities:
         body["segments"] = [{"id": seg.id - 1, "seek": round(seg.start * 100), "start": seg.start, "end": seg.end,
@@ -182,7 +193,8 @@ class Transcriptions:
     async def transcribe(self, request: HttpRequest) -> HttpResponse:
         self.requests += 1
         try:
-            wanted = read_request(request.header("content-type") or "", request.body, self.engine.name)
+            wanted = read_request(request.header("content-type") or "", request.body, self.engine.name,
+                                  translate=urlsplit(request.target).path == "/v1/audio/translations")
             languages = set(self.engine.tokenizer.languages) if self.engine.multilingual else None
             options = options_for(wanted, languages)
             try:

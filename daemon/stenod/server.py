@@ -235,7 +235,7 @@ def make_http_app(state: DaemonState, port: int, unix: bool = False) -> StreamHa
         if reason:
             log.warning("refused an HTTP request: %s", reason)
             return error_response(403, reason, code="forbidden")
-        if path != "/v1/audio/transcriptions" or request.method != "POST":
+        if path not in ("/v1/audio/transcriptions", "/v1/audio/translations") or request.method != "POST":
             return error_response(404, f"no {request.method} {path} here: try POST /v1/audio/transcriptions",
                                   code="not_found")
         if unix:

@@ -47,6 +47,7 @@ class TranscribeOptions:
     prompt_reset_on_temperature: float = 0.5
     word_timestamps: bool = False
     decoding: DecodingOptions = field(default_factory=DecodingOptions)
+    task: str = "transcribe"  # or "translate" (to English; multilingual models)
 
 
 def _split_by_timestamps(tokens: list[int], ts_begin: int, seek: int, size: int, offset: float
@@ -89,7 +90,7 @@ def transcribe(engine: WhisperEngine, audio: np.ndarray, options: TranscribeOpti
     if language is None:
         first = engine.encode(pad_or_trim(mel[:, : min(N_FRAMES, content_frames)]))
         language, probability = engine.detect_language(first)
-    sot = tok.sot_sequence(language)
+    sot = tok.sot_sequence(language, options.task)
     info = TranscriptionInfo(language, probability, duration)
 
     def segments() -> Iterator[Segment]:
