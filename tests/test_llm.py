@@ -171,7 +171,7 @@ def test_a_slow_answer_falls_back_at_the_timeout(chat) -> None:
     refiner = _refiner(chat, timeout_ms=300)
     started = time.monotonic()
     assert asyncio.run(refiner.refine("too late")) == ("too late", "rules")
-    assert 0.25 < time.monotonic() - started < 1.3
+    assert 0.25 < time.monotonic() - started < 5.0  # the server would hold it for 10 s
     assert dict(refiner.fallbacks) == {"timeout": 1} and len(chat.requests) == 1
 
 

@@ -228,7 +228,7 @@ def test_a_connection_that_never_sends_a_request_is_dropped(daemon) -> None:
         for sock in (idle, partial):
             with contextlib.suppress(ConnectionResetError):
                 assert sock.recv(1) == b""
-        assert 8 < time.monotonic() - started < 20
+        assert time.monotonic() - started > 8  # it was given its 10 s; the sockets' 30 s timeout bounds the rest
 
 
 def test_the_unix_socket_needs_no_key(daemon, jfk_wav) -> None:
@@ -516,10 +516,12 @@ def test_a_client_that_leaves_mid_stream_leaves_no_decodes_behind(daemon, eval_d
 
     before = _decodes(daemon.port)
     asyncio.run(run())
-    time.sleep(1.5)  # a decode already running may finish
-    settled = _decodes(daemon.port)
-    time.sleep(2.0)
-    assert _decodes(daemon.port) == settled and settled - before <= 3
+    counts = [_decodes(daemon.port)]
+    while len(counts) < 4 or len(set(counts[-4:])) > 1:  # until no decode has run for 2 s
+        time.sleep(0.5)
+        counts.append(_decodes(daemon.port))
+        assert len(counts) < 120, "the engine never went quiet"
+    assert counts[-1] - before <= 3  # at most what was running when the client left
 
 
 def test_metrics_count_file_transcriptions(daemon, jfk_wav) -> None:

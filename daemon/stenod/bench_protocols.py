@@ -265,9 +265,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=125.0, help="how much of the session to stream")
     parser.add_argument("--llm-rounds", type=int, default=6)
     args = parser.parse_args(argv)
+    if args.rounds < 1 or args.llm_rounds < 1:
+        parser.error("--rounds and --llm-rounds must be at least 1")
 
     from stenod.evaluation import load_manifest
 
+    sessions = sorted(i.id for i in load_manifest(kind="session"))
+    if args.session not in sessions:
+        parser.error(f"no session {args.session!r} in the evaluation set (there are: {', '.join(sessions)})")
     jfk = next(i for i in load_manifest(kind="utterance") if i.id == "whisper_jfk").audio
     echo = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
     threading.Thread(target=echo.serve_forever, daemon=True).start()

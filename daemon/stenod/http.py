@@ -32,7 +32,6 @@ class HttpRequest:
     headers: list[tuple[str, str]]  # names in lower case, in the order sent
     body: bytes
     transport: asyncio.BaseTransport  # for the peer's address and credentials
-    admitted: bool = False  # set by a check that let the request in (and counts it until it is answered)
 
     def header_values(self, name: str) -> list[str]:
         return [value for key, value in self.headers if key == name]

@@ -26,7 +26,7 @@ from websockets.asyncio.server import ServerConnection
 
 from stenod.core.events import Event, Final, Partial, SpeechEnd, SpeechStart
 from stenod.core.messages import ClientError, FloodLimit, json_object
-from stenod.engine.languages import language_code
+from stenod.engine.languages import supported
 from stenod.live import LivePipeline
 from stenod.outbox import Outbox, shut_out
 
@@ -38,7 +38,6 @@ FLOOD_STRIKES = 200
 @dataclass
 class _Item:
     item_id: str
-    start_ms: int
     sent: str = ""  # the transcript so far, as deltas
 
 
@@ -63,8 +62,9 @@ class RealtimeSession:
         self.previous_item: str | None = None
         self.generation = 0
         self.live = self._pipeline()
-        self.resampler: soxr.ResampleStream | None = soxr.ResampleStream(self.rate, 16000, 1, dtype="float32")
+        self.resampler: soxr.ResampleStream | None = None
         self.odd_byte = b""
+        self._restart_audio(self.rate, flush=False)
         self.heard = False  # audio arrived since the last commit
 
     def _pipeline(self) -> LivePipeline:
@@ -99,7 +99,7 @@ class RealtimeSession:
         if generation != self.generation:
             return  # audio the client cleared
         if isinstance(event, SpeechStart):
-            item = _Item("item_" + secrets.token_hex(8), event.start_ms)
+            item = _Item("item_" + secrets.token_hex(8))
             self.items[event.utterance_id] = item
             self._send("input_audio_buffer.speech_started", audio_start_ms=event.start_ms, item_id=item.item_id)
         elif isinstance(event, Partial):
@@ -131,7 +131,7 @@ class RealtimeSession:
                                (event.end_ms - event.start_ms) / 1000, 3)})
 
     def _empty_item(self) -> None:
-        item = _Item("item_" + secrets.token_hex(8), 0)
+        item = _Item("item_" + secrets.token_hex(8))
         self._send("input_audio_buffer.committed", item_id=item.item_id, previous_item_id=self.previous_item)
         self.previous_item = item.item_id
         self._send("conversation.item.input_audio_transcription.completed", item_id=item.item_id, content_index=0,
@@ -188,7 +188,7 @@ class RealtimeSession:
             self.live.close()
             self.live = self._pipeline()
             self.items.clear()
-            self._flush_resampler(reset=True)
+            self._restart_audio(self.rate, flush=False)
             self.heard = False
             self._send("input_audio_buffer.cleared")
         elif kind in ("session.update", "transcription_session.update"):
@@ -211,10 +211,12 @@ class RealtimeSession:
             samples = self.resampler.resample_chunk(samples)
         self.live.feed(samples)
 
-    def _flush_resampler(self, reset: bool = False) -> None:
-        if self.resampler is not None and not reset:
+    def _restart_audio(self, rate: int, flush: bool) -> None:
+        """Take audio at ``rate`` from now on; ``flush`` feeds what the old resampler still holds first."""
+        if flush and self.resampler is not None:
             self.live.feed(self.resampler.resample_chunk(np.zeros(0, np.float32), last=True))
-        self.resampler = soxr.ResampleStream(self.rate, 16000, 1, dtype="float32") if self.rate != 16000 else None
+        self.rate = rate
+        self.resampler = soxr.ResampleStream(rate, 16000, 1, dtype="float32") if rate != 16000 else None
         self.odd_byte = b""
 
     def _update(self, session: Any, legacy: bool, event_id: str | None) -> None:
@@ -250,8 +252,8 @@ class RealtimeSession:
         if not wanted and isinstance(transcription.get("languages"), list) and transcription["languages"]:
             wanted = transcription["languages"][0]  # the newer models' list of expected languages
         if isinstance(wanted, str) and wanted:
-            language = language_code(wanted)
-            if language not in (self.languages or {"en"}):
+            language = supported(wanted, self.languages)
+            if language is None:
                 raise ClientError("unsupported_language", f"language {wanted[:40]!r} is not one this model knows")
         vad = _vad_settings(turns) if turns != self.turn_detection else self.vad
         if (language != self.language or vad != self.vad) and self.items:
@@ -265,9 +267,7 @@ class RealtimeSession:
             self.prompt = transcription["prompt"][:4000]
         self.turn_detection, self.noise_reduction = turns, noise
         if rate != self.rate:
-            self._flush_resampler()
-            self.rate = rate
-            self._flush_resampler(reset=True)
+            self._restart_audio(rate, flush=True)
         if language != self.language or vad != self.vad:
             self.language, self.vad = language, vad
             self.live.close()

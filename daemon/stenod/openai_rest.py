@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from stenod.audio import decode_audio
 from stenod.core.forms import FormError, Part, fields, parse_form
 from stenod.engine.decoding import DecodingOptions
-from stenod.engine.languages import language_code, language_name
+from stenod.engine.languages import language_name, supported
 from stenod.engine.models import CATALOGUE
 from stenod.engine.transcribe import Segment, TranscribeOptions, TranscriptionInfo, transcribe
 from stenod.engine.whisper import WhisperEngine
@@ -113,7 +113,7 @@ def read_request(content_type: str, body: bytes, loaded_model: str, translate: b
             raise ApiError(400, "temperature must be a number from 0 to 1", "temperature")
         language = _one(form, "language") or None
         return TranscriptionRequest(files[0].data, files[0].filename or "file", model,
-                                    language_code(language) if language else None, _one(form, "prompt") or None,
+                                    language, _one(form, "prompt") or None,
                                     response_format, granularities or ("segment",), temp, stream, translate)
     except FormError as exc:
         raise ApiError(400, str(exc)) from None
@@ -123,11 +123,12 @@ def options_for(request: TranscriptionRequest, engine_languages: set[str] | None
     if request.translate and engine_languages is None:
         raise ApiError(400, "this daemon's model knows English only and cannot translate: run a multilingual "
                        "model (model.name = \"base\" or \"small\")", "model", "translation_unsupported")
-    if request.language and request.language not in (engine_languages or {"en"}):
-        raise ApiError(400, f"language {request.language!r} is not one this model knows", "language",
+    language = supported(request.language, engine_languages) if request.language else None
+    if request.language and language is None:
+        raise ApiError(400, f"language {request.language[:40]!r} is not one this model knows", "language",
                        "unsupported_language")
     decoding = DecodingOptions() if request.temperature == 0.0 else DecodingOptions(temperature=(request.temperature,))
-    return TranscribeOptions(language=request.language if engine_languages is not None else "en",
+    return TranscribeOptions(language=language if engine_languages is not None else "en",
                              initial_prompt=request.prompt,
                              word_timestamps="word" in request.granularities, decoding=decoding,
                              task="translate" if request.translate else "transcribe")

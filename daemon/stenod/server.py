@@ -227,8 +227,7 @@ def make_http_app(state: DaemonState, port: int, unix: bool = False) -> StreamHa
     running = asyncio.Semaphore(MAX_UPLOADS)
     admitted = 0
 
-    async def check(request: HttpRequest) -> HttpResponse | None:
-        nonlocal admitted
+    def refusal(request: HttpRequest) -> HttpResponse | None:
         path = urlsplit(request.target).path
         reason = _check_origin(request.header_values("host"), request.header_values("origin"), port,
                                state.config.server.allowed_origins, check_host=not (unix or remote))
@@ -251,11 +250,6 @@ def make_http_app(state: DaemonState, port: int, unix: bool = False) -> StreamHa
                                   code="forbidden")
         if state.transcriptions is None:
             return error_response(503, "no model is loaded", kind="server_error")
-        if admitted >= 2 * MAX_UPLOADS:
-            return error_response(429, f"{admitted} transcriptions are already running or waiting; try again "
-                                  "shortly", kind="rate_limit_error", code="busy")
-        admitted += 1
-        request.admitted = True
         return None
 
     async def app(request: HttpRequest) -> HttpResponse:
@@ -268,16 +262,23 @@ def make_http_app(state: DaemonState, port: int, unix: bool = False) -> StreamHa
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal admitted
-        seen: list[HttpRequest] = []
+        counted = False  # this connection's request holds a place until it is answered
 
-        async def checked(request: HttpRequest) -> HttpResponse | None:
-            seen.append(request)
-            return await check(request)
+        async def check(request: HttpRequest) -> HttpResponse | None:
+            nonlocal admitted, counted
+            refused = refusal(request)
+            if refused is not None:
+                return refused
+            if admitted >= 2 * MAX_UPLOADS:
+                return error_response(429, f"{admitted} transcriptions are already running or waiting; try "
+                                      "again shortly", kind="rate_limit_error", code="busy")
+            admitted, counted = admitted + 1, True
+            return None
 
         try:
-            await serve_one(reader, writer, app, state.config.server.max_upload_bytes, error, checked)
+            await serve_one(reader, writer, app, state.config.server.max_upload_bytes, error, check)
         finally:
-            if seen and seen[0].admitted:
+            if counted:
                 admitted -= 1
 
     return serve
@@ -323,12 +324,7 @@ def make_handlers(state: DaemonState, port: int, unix: bool = False
             return _forbidden(connection, f"{path} needs the control token, not the read token")
         if path == "/v1/models":
             models = state.transcriptions.models() if state.transcriptions else HttpResponse.json(200, {"data": []})
-            response = connection.respond(http.HTTPStatus.OK, "")
-            response.body = models.body
-            del response.headers["Content-Length"], response.headers["Content-Type"]
-            response.headers["Content-Length"] = str(len(models.body))
-            response.headers["Content-Type"] = models.content_type
-            return response
+            return _as_response(connection, models)
         return None
 
     async def handler(connection: ServerConnection) -> None:
@@ -366,15 +362,20 @@ def _captions_page(connection: ServerConnection, token: str) -> Response:
     the page, so a page that the browser fetched as this user can subscribe without anyone copying it.
     """
     page = _captions_html().replace(b'data-token=""', f'data-token="{token}"'.encode(), 1)
-    response = connection.respond(http.HTTPStatus.OK, "")
-    response.body = page
+    csp = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'"
+    return _as_response(connection, HttpResponse(200, page, "text/html; charset=utf-8", [
+        ("Cache-Control", "no-store"), ("Content-Security-Policy", csp), ("X-Content-Type-Options", "nosniff")]))
+
+
+def _as_response(connection: ServerConnection, answer: HttpResponse) -> Response:
+    """A plain HTTP answer to a GET, in websockets' terms (its ``respond`` takes text only)."""
+    response = connection.respond(http.HTTPStatus(answer.status), "")
+    response.body = answer.body
     del response.headers["Content-Length"], response.headers["Content-Type"]
-    response.headers["Content-Length"] = str(len(page))
-    response.headers["Content-Type"] = "text/html; charset=utf-8"
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'")
-    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Length"] = str(len(answer.body))
+    response.headers["Content-Type"] = answer.content_type
+    for name, value in answer.headers:
+        response.headers[name] = value
     return response
 
 

@@ -30,7 +30,7 @@ from stenod import __version__
 from stenod.core.committed import Joiner
 from stenod.core.events import Event as StenodEvent
 from stenod.core.messages import ClientError, json_object
-from stenod.engine.languages import language_code
+from stenod.engine.languages import supported
 from stenod.errors import StenodError
 from stenod.live import LivePipeline
 
@@ -184,9 +184,8 @@ class Session:
         """The model's code for a requested language (``en``, ``en-US``, ``English``), or None to detect it."""
         if not isinstance(language, str) or not language.strip():
             return None
-        code = language_code(language.replace("_", "-").split("-")[0])
-        known = {lang for _, languages in self.models for lang in languages}
-        if code not in known:
+        code = supported(language, {lang for _, languages in self.models for lang in languages})
+        if code is None:
             log.warning("Wyoming asked for language %r, which %s does not know: detecting it instead",
                         language[:40], ", ".join(name for name, _ in self.models))
             return None

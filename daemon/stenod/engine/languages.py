@@ -32,3 +32,9 @@ def language_code(value: str) -> str:
 
 def language_name(code: str) -> str:
     return NAMES.get(code, code)
+
+
+def supported(value: str, known: set[str] | None) -> str | None:
+    """The code for a requested language (``fr``, ``fr-CA``, ``French``) if ``known`` has it (None: English only)."""
+    code = language_code(value.replace("_", "-").split("-")[0])
+    return code if code in (known or {"en"}) else None
