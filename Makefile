@@ -4,7 +4,15 @@ BIN := $(VENV)/bin
 FILE ?= $(firstword $(wildcard ../shared/eval/utterances/en/whisper_jfk.wav))
 ARGS ?=
 
-.PHONY: run transcribe test install install-user dev lint bench clean
+# Debian packages. The daemon needs PortAudio (microphone) and libsndfile (audio files); the tests also drive
+# a real sound server (PulseAudio and ALSA's pulse plugin), an X server and typing tools (Xvfb, xdotool, xclip),
+# a browser for the captions page (Chromium, fonts) and the libraries Qt's offscreen overlay loads.
+RUN_DEBS := libportaudio2 libsndfile1
+TEST_DEBS := $(RUN_DEBS) libasound2-plugins pulseaudio pulseaudio-utils xvfb xdotool xclip chromium \
+	fonts-dejavu-core libegl1 libxkbcommon-x11-0 libfontconfig1 curl
+DEBS ?= $(TEST_DEBS)
+
+.PHONY: run transcribe test install install-user dev deps deps-run lint typecheck bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,29 +30,39 @@ install: $(VENV)/.installed
 
 dev: $(VENV)/.installed-dev
 
+## make deps  — the Debian packages the tests drive (nothing happens when all are present)
+deps:
+	@sh .ci/deps $(DEBS)
+
+deps-run:
+	@sh .ci/deps $(RUN_DEBS)
+
 ## make run  — the dictation daemon: microphone → events on ws://127.0.0.1:7767/v1/events
-run: install
+run: deps-run install
 	$(BIN)/stenod run $(ARGS)
 
 ## make transcribe FILE=recording.wav  — transcribe a file with the default model (tiny.en, int8)
-transcribe: install
+transcribe: deps-run install
 	@test -n "$(FILE)" || { echo "usage: make transcribe FILE=path/to/audio.wav" >&2; exit 2; }
 	$(BIN)/stenod transcribe $(ARGS) "$(FILE)"
 
 ## make install-user  — install and start the systemd user service
-install-user: install
+install-user: deps-run install
 	$(BIN)/stenod install --user
 
-## make test  — install with dev extras, lint, run the whole suite
-test: dev
+## make test  — Debian packages, .venv with dev extras, lint, type check, the whole suite
+test: deps dev
 	$(BIN)/ruff check daemon clients tests bench
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(ARGS)
 
 lint: dev
 	$(BIN)/ruff check daemon clients tests bench
 
-bench: dev
-	$(BIN)/python bench/engine.py $(ARGS)
+typecheck: dev
+	$(BIN)/mypy
+
+bench: deps dev
+	$(BIN)/stenod bench $(ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info daemon/*.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info daemon/*.egg-info clients/*.egg-info .pytest_cache .ruff_cache .mypy_cache
