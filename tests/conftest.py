@@ -48,7 +48,7 @@ def jfk_wav(eval_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def jfk_audio(jfk_wav: Path) -> np.ndarray:
-    from stenod.audio import load_audio
+    from stenod.audio.files import load_audio
 
     return load_audio(jfk_wav)
 
@@ -164,7 +164,7 @@ def sessions(eval_dir: Path) -> dict[str, dict]:
     """The dev set's dictation sessions by id, each with its audio loaded as ``"samples"``."""
     import json
 
-    from stenod.audio import load_audio
+    from stenod.audio.files import load_audio
 
     out: dict[str, dict] = {}
     for line in (eval_dir / "manifest.jsonl").read_text().splitlines():

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stenod.audio import load_audio
+from stenod.audio.files import load_audio
 from stenod.engine.decoding import DecodingOptions
 from stenod.engine.transcribe import TranscribeOptions, transcribe
 from stenod.engine.whisper import WhisperEngine
-from stenod.evaluation import EvalItem, load_manifest, word_error_rate
+from stenod_bench.evaluation import EvalItem, load_manifest, word_error_rate
 
 pytestmark = pytest.mark.slow
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from stenod.bus import EventBus
 from stenod.core.events import Final, Partial, SpeechStart
+from stenod.live.bus import EventBus
 
 
 def _partial(seq: int, text: str) -> Partial:

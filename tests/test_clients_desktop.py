@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 from websockets.sync.client import connect
 
-from stenod.auth import session_token
-from stenod.bench_clients import WINDOW, start_xvfb
 from stenod.errors import StenodError
-from stenod.evaluation import word_error_rate
-from stenod.pulse import start_pulse
+from stenod.net.auth import session_token
+from stenod_bench.clients import WINDOW, start_xvfb
+from stenod_bench.evaluation import word_error_rate
+from stenod_bench.pulse import start_pulse
 from test_daemon import JFK, _free_port, _valid
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stenod.core.forms import FormError, fields, parse_form
+from stenod.protocols.forms import FormError, fields, parse_form
 
 
 def _encoded(data: dict, files: dict) -> tuple[str, bytes]:

@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stenod.core.messages import (
+from stenod.net.messages import (
     CONTROL_MESSAGES,
     Audio,
     ClientError,

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stenod.audio.silero import SileroClassifier
 from stenod.core.agreement import LocalAgreement
 from stenod.core.cleanup import CleanupConfig
 from stenod.core.clock import FakeClock
@@ -17,8 +18,7 @@ from stenod.core.fake import FakeRecognizer, LoudIsSpeech, ScriptWord, script_fr
 from stenod.core.pipeline import Pipeline, PipelineConfig
 from stenod.core.requests import DecodeResponse, HypWord
 from stenod.core.vad import SAMPLE_RATE, VadConfig
-from stenod.streaming import run_fast
-from stenod.vad_silero import SileroClassifier
+from stenod.live.files import run_fast
 
 
 def _script(session: dict) -> list[ScriptWord]:

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stenod.audio import load_audio
+from stenod.audio.files import load_audio
 from stenod.engine.cache import ensure_converted, entry_dir, list_converted, read_manifest
 from stenod.engine.convert import CONVERTER_VERSION
 from stenod.engine.models import resolve
 from stenod.engine.whisper import WhisperEngine
-from stenod.evaluation import load_manifest, normalize, word_error_rate
+from stenod_bench.evaluation import load_manifest, normalize, word_error_rate
 
 
 @pytest.fixture(scope="module")

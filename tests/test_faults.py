@@ -18,7 +18,8 @@ from stenod.core.events import Error, Event, Final, SpeechEnd, Status
 from stenod.core.fake import FakeRecognizer, LoudIsSpeech, ScriptWord
 from stenod.core.pipeline import PipelineConfig
 from stenod.core.requests import DecodeRequest, DecodeResponse
-from stenod.live import DecodeService, LivePipeline
+from stenod.live.decoder import DecodeService
+from stenod.live.pipeline import LivePipeline
 
 RATE = 16000
 

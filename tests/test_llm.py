@@ -21,18 +21,19 @@ from typing import Any
 import numpy as np
 import pytest
 
-from stenod.auth import Authority
-from stenod.bus import EventBus
 from stenod.config import Config, LlmConfig, load
 from stenod.core.events import Event, Final, Partial, SpeechEnd, SpeechStart, Status
 from stenod.core.fake import FakeRecognizer, LoudIsSpeech, ScriptWord
 from stenod.core.pipeline import PipelineConfig
 from stenod.daemon import follow_llm
-from stenod.evaluation import word_error_rate
-from stenod.live import DecodeService, LivePipeline
-from stenod.llm import BREAK_AFTER, MAX_BODY, Refiner
-from stenod.refine_stage import RefineStage, refined
+from stenod.live.bus import EventBus
+from stenod.live.cleanup_stage import RefineStage, refined
+from stenod.live.decoder import DecodeService
+from stenod.live.llm import BREAK_AFTER, MAX_BODY, Refiner
+from stenod.live.pipeline import LivePipeline
+from stenod.net.auth import Authority
 from stenod.server import DaemonState
+from stenod_bench.evaluation import word_error_rate
 from test_daemon import JFK, Daemon, _collect, _free_port, _pcm, _valid
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "integrations.md"
@@ -176,7 +177,7 @@ def test_a_slow_answer_falls_back_at_the_timeout(chat) -> None:
 
 
 def test_an_endpoint_that_keeps_timing_out_is_left_alone_for_a_while(chat, monkeypatch) -> None:
-    import stenod.llm
+    import stenod.live.llm
 
     chat.reply = lambda request: (200, completion("Too late."), 10.0)
     refiner = _refiner(chat, timeout_ms=100)
@@ -192,7 +193,7 @@ def test_an_endpoint_that_keeps_timing_out_is_left_alone_for_a_while(chat, monke
     took = asyncio.run(run())
     assert all(t >= 0.09 for t in took[:3])  # each waited for its timeout; the two after it were not sent at all
     assert dict(refiner.fallbacks) == {"timeout": 3, "resting": 2} and len(chat.requests) == 3
-    monkeypatch.setattr(stenod.llm.time, "monotonic", lambda: time.perf_counter() + 11.0)  # the rest is over
+    monkeypatch.setattr(stenod.live.llm.time, "monotonic", lambda: time.perf_counter() + 11.0)  # the rest is over
     chat.reply = lambda request: (200, completion("Answered."), 0.0)
     assert asyncio.run(refiner.refine("text")) == ("Answered.", "llm")
 
@@ -221,7 +222,7 @@ def test_a_reply_that_is_not_http_falls_back() -> None:
 
 
 def test_each_kind_of_failure_is_logged_once_until_the_endpoint_recovers(chat, caplog) -> None:
-    caplog.set_level(logging.INFO, logger="stenod.llm")
+    caplog.set_level(logging.INFO, logger="stenod.live.llm")
     refiner = _refiner(chat)
     answers = iter([(500, b"{}", 0.0)] * 3 + [(200, b"garbage", 0.0), (200, completion("Fine."), 0.0),
                                                (500, b"{}", 0.0)])

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from stenod.auth import session_token
 from stenod.errors import StenodError
-from stenod.evaluation import word_error_rate
-from stenod.pulse import start_pulse
+from stenod.net.auth import session_token
+from stenod_bench.evaluation import word_error_rate
+from stenod_bench.pulse import start_pulse
 
 SESSION = "session_01_mixed_read"  # 20 read sentences, 122 s; the digit-string session's WER swings too much
 SESSION_WER = 0.047  # bench stream, Silero, this session

@@ -24,8 +24,8 @@ import soundfile as sf
 import soxr
 
 from stenod.core.events import Final, Partial, SpeechEnd, SpeechStart
-from stenod.evaluation import word_error_rate
-from stenod.openai_realtime import RealtimeSession
+from stenod.protocols.openai_realtime import RealtimeSession
+from stenod_bench.evaluation import word_error_rate
 from test_daemon import JFK, Daemon
 
 SESSION_END_S = 42.3  # the first five utterances of session 01, cut in the pause after the fifth
@@ -405,7 +405,7 @@ def test_with_manual_turns_a_commit_of_silence_is_an_empty_item(daemon) -> None:
 def test_realtime_and_transcriptions_need_the_control_token(daemon, jfk_wav) -> None:
     from websockets.exceptions import InvalidStatus
 
-    from stenod.auth import read_token
+    from stenod.net.auth import read_token
 
     for token, status in (("", 401), (read_token(daemon.token), 403)):
         with pytest.raises(InvalidStatus) as info:
@@ -539,7 +539,7 @@ def test_metrics_count_file_transcriptions(daemon, jfk_wav) -> None:
 
 
 def test_a_client_that_never_reads_is_shut_out_past_the_bound() -> None:
-    from stenod.outbox import Outbox
+    from stenod.net.outbox import Outbox
 
     async def run() -> tuple[_Peer, Outbox]:
         peer = _Peer(stuck=True)

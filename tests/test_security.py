@@ -19,7 +19,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from stenod.auth import Authority, load_or_create_token, presented_token, read_token
+from stenod.net.auth import Authority, load_or_create_token, presented_token, read_token
 from test_daemon import Daemon, _free_port
 
 NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]

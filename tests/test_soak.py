@@ -1,4 +1,4 @@
-"""A short soak (``bench/soak.py``): audio through /v1/listen and the microphone, subscribers steady, slow and
+"""A short soak (``stenod bench soak``): audio through /v1/listen and the microphone, subscribers steady, slow and
 reconnecting, faults injected; every subscriber that stays gets every final exactly once."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from test_daemon import _free_port
 
-SOAK = Path(__file__).resolve().parents[1] / "bench" / "soak.py"
+SOAK = Path(__file__).resolve().parents[1] / "bench" / "stenod_bench" / "soak.py"
 
 
 def test_a_short_soak_loses_nothing(eval_dir) -> None:

@@ -7,13 +7,13 @@ import statistics
 
 import pytest
 
-from stenod.classifiers import make_classifier
+from stenod.audio.classifiers import make_classifier
 from stenod.cli import main
 from stenod.core.events import Event, Final, Partial, SpeechEnd
+from stenod.engine.recognizer import WhisperRecognizer
 from stenod.engine.whisper import WhisperEngine
-from stenod.evaluation import word_error_rate
-from stenod.recognizer import WhisperRecognizer
-from stenod.streaming import run_fast, run_realtime
+from stenod.live.files import run_fast, run_realtime
+from stenod_bench.evaluation import word_error_rate
 
 JFK = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
 

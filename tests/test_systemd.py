@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from stenod.install import install_user, unit_text
-from stenod.notify import notify, watchdog_interval
+from stenod.systemd import install_user, notify, unit_text, watchdog_interval
 
 
 @pytest.mark.parametrize("name", ["stenod.service", "stenod-type.service", "stenod-captions.service"])

@@ -14,7 +14,7 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.info import Describe, Info
 
-from stenod.evaluation import word_error_rate
+from stenod_bench.evaluation import word_error_rate
 from test_daemon import JFK, Daemon, _free_port
 
 

@@ -18,7 +18,7 @@ def _format_time(seconds: float) -> str:
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
-    from stenod.audio import load_audio
+    from stenod.audio.files import load_audio
     from stenod.engine.transcribe import TranscribeOptions, transcribe
     from stenod.engine.whisper import WhisperEngine
 
@@ -118,14 +118,14 @@ def cmd_models_pull(args: argparse.Namespace) -> int:
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
-    from stenod.audio import load_audio
-    from stenod.classifiers import make_classifier
+    from stenod.audio.classifiers import make_classifier
+    from stenod.audio.files import load_audio
     from stenod.core.cleanup import CleanupConfig
     from stenod.core.pipeline import PipelineConfig
+    from stenod.engine.recognizer import WhisperRecognizer
     from stenod.engine.whisper import WhisperEngine
-    from stenod.recognizer import WhisperRecognizer
-    from stenod.render import LiveView
-    from stenod.streaming import run_fast, run_realtime
+    from stenod.live.files import run_fast, run_realtime
+    from stenod.live.render import LiveView
 
     audio = load_audio(args.file)
     classifier = make_classifier(args.vad)
@@ -182,7 +182,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
-    from stenod.mic import input_devices
+    from stenod.audio.mic import input_devices
 
     devices = input_devices()
     if not devices:
@@ -195,7 +195,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    from stenod.install import install_user
+    from stenod.systemd import install_user
 
     paths = install_user(enable=not args.no_enable, clients=tuple(args.client))
     for path in paths:
@@ -206,7 +206,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    from stenod.auth import load_or_create_token, read_token
+    from stenod.net.auth import load_or_create_token, read_token
     from stenod.paths import runtime_dir
 
     token = load_or_create_token(runtime_dir())
@@ -226,19 +226,10 @@ def cmd_config_show(args: argparse.Namespace) -> int:
     return 0
 
 
-BENCHES = {  # stenod bench NAME: the module whose main() runs it, and what it measures
-    "engine": ("stenod.benchmarks", "this engine against faster-whisper, side by side"),
-    "stream": ("stenod.bench_stream", "latency and WER of the live pipeline on the dictation sessions"),
-    "daemon": ("stenod.bench_daemon", "the daemon through PulseAudio: idle cost, latency, fan-out"),
-    "clients": ("stenod.bench_clients", "from a final to the text in a window, on the page, in tail"),
-    "protocols": ("stenod.bench_protocols", "OpenAI endpoints and the LLM hook, each beside its peer"),
-}
-
-
 def cmd_bench(args: argparse.Namespace) -> int:
-    import importlib
+    from stenod_bench import run
 
-    return int(importlib.import_module(BENCHES[args.suite][0]).main(args.bench_args) or 0)
+    return run(args.suite, args.bench_args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -338,8 +329,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_commands(sub)
 
+    from stenod_bench import SUITES
+
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="suite", required=True)
-    for name, (_, summary) in BENCHES.items():
+    for name, (_, summary) in SUITES.items():
         p = bench.add_parser(name, help=summary, add_help=False)  # each benchmark parses its own options
         p.add_argument("bench_args", nargs=argparse.REMAINDER)
         p.set_defaults(func=cmd_bench)

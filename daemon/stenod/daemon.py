@@ -13,24 +13,25 @@ from typing import Any
 
 import numpy as np
 
-from stenod.auth import Authority, load_or_create_token
-from stenod.bus import EventBus
-from stenod.classifiers import make_classifier
+from stenod.audio.classifiers import make_classifier
+from stenod.audio.mic import Microphone, choose_device
 from stenod.config import Config, ConfigError, LlmConfig, load
 from stenod.core.cleanup import CleanupConfig
 from stenod.core.events import Event
 from stenod.core.pipeline import PipelineConfig
 from stenod.errors import StenodError
-from stenod.live import DecodeService, LivePipeline
-from stenod.llm import refiner_for
-from stenod.mic import Microphone, choose_device
-from stenod.notify import notify, watchdog_interval
-from stenod.openai_rest import Transcriptions
+from stenod.live.bus import EventBus
+from stenod.live.cleanup_stage import RefineStage, refined
+from stenod.live.decoder import DecodeService
+from stenod.live.llm import refiner_for
+from stenod.live.pipeline import LivePipeline
+from stenod.net.auth import Authority, load_or_create_token
+from stenod.net.shared_port import stop_http
 from stenod.paths import runtime_dir
-from stenod.refine_stage import RefineStage, refined
+from stenod.protocols.openai_rest import Transcriptions
+from stenod.protocols.wyoming import start_wyoming
 from stenod.server import DaemonState, claim_socket, socket_path, start_server
-from stenod.switch import stop_http
-from stenod.wyoming import start_wyoming
+from stenod.systemd import notify, watchdog_interval
 
 log = logging.getLogger("stenod")
 MIC_GAP_S = 1.0  # no microphone block for this long: the utterance is closed
@@ -59,7 +60,7 @@ def follow_llm(state: DaemonState, previous: LlmConfig) -> None:
 
 async def _play_file(path: Path, state: DaemonState, on_audio: Callable[[np.ndarray], None]) -> None:
     """Feed a file to the microphone pipeline at its real pace, then close the last utterance."""
-    from stenod.audio import load_audio
+    from stenod.audio.files import load_audio
 
     audio = await asyncio.to_thread(load_audio, path)
     loop = asyncio.get_running_loop()
@@ -74,8 +75,8 @@ async def _play_file(path: Path, state: DaemonState, on_audio: Callable[[np.ndar
 
 
 async def serve_forever(config: Config, config_path: Path | None, input_file: Path | None, use_mic: bool) -> int:
+    from stenod.engine.recognizer import WhisperRecognizer
     from stenod.engine.whisper import WhisperEngine
-    from stenod.recognizer import WhisperRecognizer
 
     device = choose_device(config.audio.device) if use_mic and input_file is None else None
     authority = Authority(load_or_create_token(runtime_dir()))

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 import atheris
 
 with atheris.instrument_imports():
-    from stenod.core.messages import (
+    from stenod.net.messages import (
         ClientError,
         decode_control,
         decode_events_query,

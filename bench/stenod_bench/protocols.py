@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from stenod.auth import session_token
-from stenod.bench_daemon import wait_until_healthy
+from stenod.net.auth import session_token
+from stenod_bench.daemon import wait_until_healthy
 
 
 def _free_port() -> int:
@@ -87,10 +87,10 @@ class _Daemon:
 def _files(daemon: _Daemon, rounds: int) -> None:
     import openai
 
-    from stenod.audio import load_audio
+    from stenod.audio.files import load_audio
     from stenod.engine.transcribe import TranscribeOptions, transcribe
     from stenod.engine.whisper import WhisperEngine
-    from stenod.evaluation import load_manifest, word_error_rate
+    from stenod_bench.evaluation import load_manifest, word_error_rate
 
     items = [i for i in load_manifest(kind="utterance") if i.lang == "en"]
     client = openai.OpenAI(api_key=daemon.token, base_url=f"http://127.0.0.1:{daemon.port}/v1", max_retries=0)
@@ -218,8 +218,8 @@ def _latencies(results: Sequence[tuple[Any, ...]], segments: list[dict]) -> list
 
 
 def _live(daemon: _Daemon, session: str, seconds: float) -> None:
-    from stenod.audio import load_audio
-    from stenod.evaluation import load_manifest, word_error_rate
+    from stenod.audio.files import load_audio
+    from stenod_bench.evaluation import load_manifest, word_error_rate
 
     item = next(i for i in load_manifest(kind="session") if i.id == session)
     segments = [s for s in item.segments if s["end_s"] <= seconds]
@@ -240,7 +240,7 @@ def _live(daemon: _Daemon, session: str, seconds: float) -> None:
 
 
 def _llm(daemon: _Daemon, rounds: int, jfk: Path) -> None:
-    from stenod.audio import load_audio
+    from stenod.audio.files import load_audio
 
     audio = load_audio(jfk)
     delays: dict[bool, list[float]] = {True: [], False: []}
@@ -268,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.rounds < 1 or args.llm_rounds < 1:
         parser.error("--rounds and --llm-rounds must be at least 1")
 
-    from stenod.evaluation import load_manifest
+    from stenod_bench.evaluation import load_manifest
 
     sessions = sorted(i.id for i in load_manifest(kind="session"))
     if args.session not in sessions:

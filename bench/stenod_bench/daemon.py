@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from stenod.auth import session_token
+from stenod.net.auth import session_token
 
 SESSION = "session_01_mixed_read"
 
@@ -112,15 +112,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--subscribers", type=int, default=50)
     args = parser.parse_args(argv)
 
-    from stenod.audio import load_audio
-    from stenod.bench_stream import final_latencies
-    from stenod.classifiers import make_classifier
+    from stenod.audio.classifiers import make_classifier
+    from stenod.audio.files import load_audio
     from stenod.core.events import Final
+    from stenod.engine.recognizer import WhisperRecognizer
     from stenod.engine.whisper import WhisperEngine
-    from stenod.evaluation import load_manifest, word_error_rate
-    from stenod.pulse import start_pulse
-    from stenod.recognizer import WhisperRecognizer
-    from stenod.streaming import run_fast
+    from stenod.live.files import run_fast
+    from stenod_bench.evaluation import load_manifest, word_error_rate
+    from stenod_bench.pulse import start_pulse
+    from stenod_bench.stream import final_latencies
 
     item = next(i for i in load_manifest(kind="session") if i.id == SESSION)
     with tempfile.TemporaryDirectory() as tmp:

@@ -9,7 +9,7 @@ VAD_CHOICES = ("silero", "webrtc")
 
 def make_classifier(name: str = "silero", aggressiveness: int = 3) -> FrameClassifier:
     if name == "silero":
-        from stenod.vad_silero import SileroClassifier
+        from stenod.audio.silero import SileroClassifier
 
         return SileroClassifier()
     if name == "webrtc":

@@ -1,15 +1,42 @@
-"""``stenod install --user``: put the systemd user units in place and enable them."""
+"""systemd, both ways: the readiness protocol (datagrams to ``$NOTIFY_SOCKET``: READY=1, STATUS=…, WATCHDOG=1,
+STOPPING=1), and ``stenod install --user`` (the user units put in place and enabled)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from importlib import resources
 from pathlib import Path
 
 from stenod.errors import StenodError
+
+
+def notify(message: str) -> bool:
+    """Send one notification; False when not run by systemd (no ``$NOTIFY_SOCKET``) or it cannot be sent."""
+    address = os.environ.get("NOTIFY_SOCKET", "")
+    if not address:
+        return False
+    if address.startswith("@"):
+        address = "\0" + address[1:]  # an abstract socket
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.connect(address)
+            sock.sendall(message.encode())
+    except OSError:
+        return False
+    return True
+
+
+def watchdog_interval() -> float | None:
+    """Half the watchdog period systemd asked for (``$WATCHDOG_USEC``), if it is meant for this process."""
+    usec = os.environ.get("WATCHDOG_USEC")
+    pid = os.environ.get("WATCHDOG_PID")
+    if not usec or not usec.isdigit() or (pid and pid != str(os.getpid())):
+        return None
+    return int(usec) / 2e6
 
 UNIT = "stenod.service"
 CLIENT_UNITS = {"type": "stenod-type.service", "captions": "stenod-captions.service"}

@@ -17,16 +17,16 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from stenod.audio import decode_audio
-from stenod.core.forms import FormError, Part, fields, parse_form
+from stenod.audio.files import decode_audio
 from stenod.engine.decoding import DecodingOptions
 from stenod.engine.languages import language_name, supported
 from stenod.engine.models import CATALOGUE
 from stenod.engine.transcribe import Segment, TranscribeOptions, TranscriptionInfo, transcribe
 from stenod.engine.whisper import WhisperEngine
 from stenod.errors import AudioError
-from stenod.http import HttpRequest, HttpResponse
-from stenod.live import DecodeService, EngineUnavailable
+from stenod.live.decoder import DecodeService, EngineUnavailable
+from stenod.net.http11 import HttpRequest, HttpResponse
+from stenod.protocols.forms import FormError, Part, fields, parse_form
 
 FORMATS = ("json", "text", "verbose_json", "srt", "vtt")
 GRANULARITIES = ("segment", "word")

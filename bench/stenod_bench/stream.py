@@ -19,14 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from stenod.audio import load_audio
-from stenod.classifiers import make_classifier
+from stenod.audio.classifiers import make_classifier
+from stenod.audio.files import load_audio
 from stenod.core.events import Event, Final, Partial
+from stenod.engine.recognizer import WhisperRecognizer
 from stenod.engine.transcribe import TranscribeOptions, transcribe
 from stenod.engine.whisper import WhisperEngine
-from stenod.evaluation import EvalItem, eval_dir, load_manifest, word_error_rate
-from stenod.recognizer import WhisperRecognizer
-from stenod.streaming import StreamStats, run_fast, run_realtime
+from stenod.live.files import StreamStats, run_fast, run_realtime
+from stenod_bench.evaluation import EvalItem, eval_dir, load_manifest, word_error_rate
 
 
 def final_latencies(events: list[Event], segments: list[dict]) -> list[float | None]:

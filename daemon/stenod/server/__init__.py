@@ -31,11 +31,25 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from stenod import __version__
-from stenod.auth import CONTROL, SUBPROTOCOL, Authority, loopback_peer_uid, presented_token, private_dir, unix_peer_uid
-from stenod.bus import EventBus
 from stenod.config import Config
 from stenod.core.events import PROTOCOL_VERSION, Error, Event, Hello, Pong
-from stenod.core.messages import (
+from stenod.errors import StenodError
+from stenod.live.bus import EventBus
+from stenod.live.cleanup_stage import refined
+from stenod.live.decoder import DecodeService
+from stenod.live.llm import Refiner
+from stenod.live.pipeline import LivePipeline
+from stenod.net.auth import (
+    CONTROL,
+    SUBPROTOCOL,
+    Authority,
+    loopback_peer_uid,
+    presented_token,
+    private_dir,
+    unix_peer_uid,
+)
+from stenod.net.http11 import HttpRequest, HttpResponse, serve_one
+from stenod.net.messages import (
     Audio,
     ClientError,
     FloodLimit,
@@ -44,16 +58,11 @@ from stenod.core.messages import (
     decode_listen,
     decode_listen_query,
 )
-from stenod.errors import StenodError
-from stenod.http import HttpRequest, HttpResponse, serve_one
-from stenod.live import DecodeService, LivePipeline
-from stenod.llm import Refiner
-from stenod.openai_realtime import RealtimeSession
-from stenod.openai_rest import Transcriptions, error_response
-from stenod.outbox import Outbox, shut_out
+from stenod.net.outbox import Outbox, shut_out
+from stenod.net.shared_port import StreamHandler, switching_connection
 from stenod.paths import runtime_dir
-from stenod.refine_stage import refined
-from stenod.switch import StreamHandler, switching_connection
+from stenod.protocols.openai_realtime import RealtimeSession
+from stenod.protocols.openai_rest import Transcriptions, error_response
 
 log = logging.getLogger("stenod.server")
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}

@@ -24,7 +24,7 @@ import h11
 from stenod import __version__
 from stenod.config import LOOPBACK, LlmConfig
 
-log = logging.getLogger("stenod.llm")
+log = logging.getLogger("stenod.live.llm")
 MAX_BODY = 256 << 10  # bytes of response body read at most
 BREAK_AFTER = 3  # timeouts or refused connections in a row before the endpoint is left alone for a while
 BACKOFF_S = (10.0, 300.0)  # how long it is left alone: doubling from the first to the second

@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from stenod.core.events import Event, Final
-from stenod.llm import Refiner
+from stenod.live.llm import Refiner
 
-log = logging.getLogger("stenod.llm")
+log = logging.getLogger("stenod.live.llm")
 Refine = Callable[[str], Awaitable[tuple[str, str]]]  # text -> (text, "llm" or "rules"), as Refiner.refine
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import h11
 
-log = logging.getLogger("stenod.http")
+log = logging.getLogger("stenod.net.http11")
 HEAD_LIMIT = 64 * 1024
 READ_TIMEOUT_S = 30.0  # for the head, and between two pieces of the body
 REQUEST_TIMEOUT_S = 300.0  # for the whole request: a body trickled in forever is cut off

@@ -25,10 +25,10 @@ import soxr
 from websockets.asyncio.server import ServerConnection
 
 from stenod.core.events import Event, Final, Partial, SpeechEnd, SpeechStart
-from stenod.core.messages import ClientError, FloodLimit, json_object
 from stenod.engine.languages import supported
-from stenod.live import LivePipeline
-from stenod.outbox import Outbox, shut_out
+from stenod.live.pipeline import LivePipeline
+from stenod.net.messages import ClientError, FloodLimit, json_object
+from stenod.net.outbox import Outbox, shut_out
 
 NewPipeline = Callable[..., LivePipeline]
 RATES = (8000, 48000)

@@ -10,7 +10,7 @@ and go, and the microphone's sink unloaded and loaded again.
 At the end, every subscriber that stayed must hold exactly the finals of a reference subscriber (each
 once), and the daemon's RSS, file descriptors and tasks must be flat. Usage::
 
-    python bench/soak.py --listen-hours 1 --mic-minutes 10 --subscribers 100
+    python bench/stenod_bench/soak.py --listen-hours 1 --mic-minutes 10 --subscribers 100
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from stenod.audio import load_audio
-from stenod.auth import session_token
-from stenod.evaluation import eval_dir as default_eval_dir
-from stenod.pulse import SINK, start_pulse
+from stenod.audio.files import load_audio
+from stenod.net.auth import session_token
+from stenod_bench.evaluation import eval_dir as default_eval_dir
+from stenod_bench.pulse import SINK, start_pulse
 
 SESSIONS = ["session_01_mixed_read", "session_02_commands_numbers", "session_03_long_passages",
             "session_01_mixed_read_noisy_snr12", "session_03_long_passages_noisy_snr10"]

@@ -29,12 +29,12 @@ import soxr
 from stenod import __version__
 from stenod.core.committed import Joiner
 from stenod.core.events import Event as StenodEvent
-from stenod.core.messages import ClientError, json_object
 from stenod.engine.languages import supported
 from stenod.errors import StenodError
-from stenod.live import LivePipeline
+from stenod.live.pipeline import LivePipeline
+from stenod.net.messages import ClientError, json_object
 
-log = logging.getLogger("stenod.wyoming")
+log = logging.getLogger("stenod.protocols.wyoming")
 MAX_HEADER = 64 * 1024
 MAX_DATA = 64 * 1024
 MAX_PAYLOAD = 1 << 20  # an audio chunk: 1 MiB is 32 s of 16 kHz 16-bit mono

@@ -31,8 +31,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from stenod.auth import session_token
 from stenod.errors import StenodError
+from stenod.net.auth import session_token
 
 SESSION = "session_01_mixed_read"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -257,8 +257,8 @@ def _wait(condition: Callable[[], bool], timeout: float, message: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from stenod.evaluation import eval_dir as default_eval_dir
-    from stenod.pulse import start_pulse
+    from stenod_bench.evaluation import eval_dir as default_eval_dir
+    from stenod_bench.pulse import start_pulse
 
     parser = argparse.ArgumentParser(prog="stenod bench clients", description=__doc__.split("\n\n")[0])
     parser.add_argument("--eval-dir", type=Path, default=None)

@@ -100,10 +100,10 @@ def _per_token_ms(engine: _Stenod | _FasterWhisper, encoded: object) -> tuple[fl
 
 
 def worker(name: str, threads: int, limit: int | None) -> dict:
-    from stenod.audio import load_audio
+    from stenod.audio.files import load_audio
     from stenod.engine.mel import log_mel, pad_or_trim
     from stenod.engine.models import resolve
-    from stenod.evaluation import load_manifest, word_error_rate
+    from stenod_bench.evaluation import load_manifest, word_error_rate
 
     items = load_manifest()[:limit]
     audios = [load_audio(item.audio) for item in items]
@@ -215,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for round_no in range(args.rounds):
         order = engines[round_no % len(engines):] + engines[: round_no % len(engines)]
         for engine in order:
-            cmd = [sys.executable, "-m", "stenod.benchmarks", "--worker", engine, "--threads", str(args.threads)]
+            cmd = [sys.executable, "-m", "stenod_bench.engine", "--worker", engine, "--threads", str(args.threads)]
             if args.limit:
                 cmd += ["--limit", str(args.limit)]
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False)

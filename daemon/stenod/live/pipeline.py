@@ -1,0 +1,98 @@
+"""A core pipeline run inside the daemon's event loop, its decodes on the shared engine thread."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import numpy as np
+
+from stenod.core.clock import Clock, MonotonicClock
+from stenod.core.events import Event
+from stenod.core.pipeline import Pipeline, PipelineConfig
+from stenod.core.requests import DecodeRequest
+from stenod.core.vad import FrameClassifier
+from stenod.live.cleanup_stage import RefineStage
+from stenod.live.decoder import DecodeService
+
+
+class LivePipeline:
+    """A core pipeline fed from the event loop; its events go to ``publish`` in order."""
+
+    def __init__(self, classifier: FrameClassifier, decoder: DecodeService, config: PipelineConfig,
+                 publish: Callable[[Event], None], clock: Clock | None = None) -> None:
+        self.clock = clock or MonotonicClock()
+        self.pipeline = Pipeline(classifier, self.clock, config)
+        self.decoder = decoder
+        self.publish = publish
+        self.audio_seconds = 0.0
+        self._task: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closed = False
+
+    def close(self) -> None:
+        """Stop: audio fed afterwards is ignored and no further decode is started (for a stream whose client
+        left or cleared its audio; a decode already running finishes, and its events are still published)."""
+        self._closed = True
+
+    def feed(self, samples: np.ndarray) -> None:
+        if self._closed:
+            return
+        self.audio_seconds += len(samples) / 16000
+        self._emit(self.pipeline.push_audio(samples))
+        self._pump()
+
+    def status(self, state: str, message: str = "") -> None:
+        self.publish(self.pipeline.status(state, message))
+
+    def end_utterance(self) -> None:
+        """Close the utterance in progress now (its final follows); the stream goes on."""
+        self._emit(self.pipeline.flush())
+        self._pump()
+
+    @property
+    def degraded(self) -> bool:
+        return self.pipeline.degraded
+
+    async def finish(self) -> None:
+        """Close the open utterance and wait until its final is out (through ``publish``'s LLM stage, if any)."""
+        self._emit(self.pipeline.flush())
+        self._pump()
+        while (not self.pipeline.idle and not self._closed) or self._task is not None:
+            self._idle.clear()
+            await self._idle.wait()
+        if isinstance(self.publish, RefineStage):
+            await self.publish.drain()
+
+    @property
+    def lag(self) -> float:
+        """Seconds of audio the newest request in flight is behind the newest sample."""
+        request = self.pipeline.in_flight
+        if request is None:
+            return 0.0
+        return max(0.0, (self.pipeline.received - request.offset - len(request.audio)) / 16000)
+
+    def _emit(self, events: list[Event]) -> None:
+        for event in events:
+            self.publish(event)
+
+    def _pump(self) -> None:
+        if self._closed:
+            if self._task is None:
+                self._idle.set()
+            return
+        if self._task is None:
+            request = self.pipeline.next_request()
+            if request is not None:
+                self._task = asyncio.get_running_loop().create_task(self._decode(request))
+                return
+        if self._task is None and self.pipeline.idle:
+            self._idle.set()
+
+    async def _decode(self, request: DecodeRequest) -> None:
+        response = await self.decoder.decode(request)
+        self._task = None
+        self._emit(self.pipeline.push_response(response))
+        self._pump()
+        self._idle.set()
