@@ -27,9 +27,9 @@ from stenod.core.fake import FakeRecognizer, LoudIsSpeech, ScriptWord
 from stenod.core.pipeline import PipelineConfig
 from stenod.daemon import follow_llm
 from stenod.live.bus import EventBus
-from stenod.live.cleanup_stage import RefineStage, refined
+from stenod.live.cleanup_stage import CleanupStage, with_llm_cleanup
 from stenod.live.decoder import DecodeService
-from stenod.live.llm import BREAK_AFTER, MAX_BODY, Refiner
+from stenod.live.llm import BREAK_AFTER, MAX_BODY, LlmCleaner
 from stenod.live.pipeline import LivePipeline
 from stenod.net.auth import Authority
 from stenod.server import DaemonState
@@ -102,8 +102,8 @@ def chat() -> Iterator[ChatServer]:
     server.close()
 
 
-def _refiner(chat: ChatServer, **kwargs: Any) -> Refiner:
-    return Refiner(LlmConfig(**{"url": chat.url, "model": "test-model", "prompt": "Fix it.", **kwargs}))
+def _cleaner(chat: ChatServer, **kwargs: Any) -> LlmCleaner:
+    return LlmCleaner(LlmConfig(**{"url": chat.url, "model": "test-model", "prompt": "Fix it.", **kwargs}))
 
 
 def _docs_toml() -> str:
@@ -120,8 +120,8 @@ def _docs_toml() -> str:
 def test_a_good_answer_replaces_the_text_and_the_request_is_the_configured_one(chat, monkeypatch) -> None:
     monkeypatch.setenv("STENOD_TEST_LLM_KEY", "sekrit")
     chat.reply = lambda request: (200, completion("Ask not what your country can do for you."), 0.0)
-    refiner = _refiner(chat, api_key_env="STENOD_TEST_LLM_KEY")
-    assert asyncio.run(refiner.refine("ask not what your country can do for you")) == (
+    cleaner = _cleaner(chat, api_key_env="STENOD_TEST_LLM_KEY")
+    assert asyncio.run(cleaner.clean("ask not what your country can do for you")) == (
         "Ask not what your country can do for you.", "llm")
     request, = chat.requests
     assert request["path"] == "/v1/chat/completions"
@@ -131,9 +131,9 @@ def test_a_good_answer_replaces_the_text_and_the_request_is_the_configured_one(c
     assert request["json"] == {"model": "test-model", "temperature": 0, "stream": False, "messages": [
         {"role": "system", "content": "Fix it."},
         {"role": "user", "content": "ask not what your country can do for you"}]}
-    assert (refiner.refined, refiner.fallbacks_total) == (1, 0)
+    assert (cleaner.rewritten, cleaner.fallbacks_total) == (1, 0)
 
-    asyncio.run(_refiner(chat).refine("no key this time"))
+    asyncio.run(_cleaner(chat).clean("no key this time"))
     assert "Authorization" not in chat.requests[-1]["headers"]
 
 
@@ -146,7 +146,7 @@ def test_a_good_answer_replaces_the_text_and_the_request_is_the_configured_one(c
 ])
 def test_the_answer_is_tidied(chat, text: str, answer: str, expected: str) -> None:
     chat.reply = lambda request: (200, completion(answer), 0.0)
-    assert asyncio.run(_refiner(chat).refine(text)) == (expected, "llm")
+    assert asyncio.run(_cleaner(chat).clean(text)) == (expected, "llm")
 
 
 @pytest.mark.parametrize(("status", "body", "kind"), [
@@ -162,50 +162,50 @@ def test_the_answer_is_tidied(chat, text: str, answer: str, expected: str) -> No
 ])
 def test_an_unusable_answer_falls_back_to_the_rule_text(chat, status: int, body: bytes, kind: str) -> None:
     chat.reply = lambda request: (status, body, 0.0)
-    refiner = _refiner(chat)
-    assert asyncio.run(refiner.refine("a short sentence in lines")) == ("a short sentence in lines", "rules")
-    assert (refiner.refined, dict(refiner.fallbacks)) == (0, {kind: 1})
+    cleaner = _cleaner(chat)
+    assert asyncio.run(cleaner.clean("a short sentence in lines")) == ("a short sentence in lines", "rules")
+    assert (cleaner.rewritten, dict(cleaner.fallbacks)) == (0, {kind: 1})
 
 
 def test_a_slow_answer_falls_back_at_the_timeout(chat) -> None:
     chat.reply = lambda request: (200, completion("Too late."), 10.0)
-    refiner = _refiner(chat, timeout_ms=300)
+    cleaner = _cleaner(chat, timeout_ms=300)
     started = time.monotonic()
-    assert asyncio.run(refiner.refine("too late")) == ("too late", "rules")
+    assert asyncio.run(cleaner.clean("too late")) == ("too late", "rules")
     assert 0.25 < time.monotonic() - started < 5.0  # the server would hold it for 10 s
-    assert dict(refiner.fallbacks) == {"timeout": 1} and len(chat.requests) == 1
+    assert dict(cleaner.fallbacks) == {"timeout": 1} and len(chat.requests) == 1
 
 
 def test_an_endpoint_that_keeps_timing_out_is_left_alone_for_a_while(chat, monkeypatch) -> None:
     import stenod.live.llm
 
     chat.reply = lambda request: (200, completion("Too late."), 10.0)
-    refiner = _refiner(chat, timeout_ms=100)
+    cleaner = _cleaner(chat, timeout_ms=100)
 
     async def run() -> list[float]:
         took = []
         for _ in range(5):
             started = time.monotonic()
-            assert await refiner.refine("text") == ("text", "rules")
+            assert await cleaner.clean("text") == ("text", "rules")
             took.append(time.monotonic() - started)
         return took
 
     took = asyncio.run(run())
     assert all(t >= 0.09 for t in took[:3])  # each waited for its timeout; the two after it were not sent at all
-    assert dict(refiner.fallbacks) == {"timeout": 3, "resting": 2} and len(chat.requests) == 3
+    assert dict(cleaner.fallbacks) == {"timeout": 3, "resting": 2} and len(chat.requests) == 3
     monkeypatch.setattr(stenod.live.llm.time, "monotonic", lambda: time.perf_counter() + 11.0)  # the rest is over
     chat.reply = lambda request: (200, completion("Answered."), 0.0)
-    assert asyncio.run(refiner.refine("text")) == ("Answered.", "llm")
+    assert asyncio.run(cleaner.clean("text")) == ("Answered.", "llm")
 
 
 def test_a_refused_connection_falls_back() -> None:
-    refiner = Refiner(LlmConfig(url=f"http://127.0.0.1:{_free_port()}/v1"))
-    assert asyncio.run(refiner.refine("nobody home")) == ("nobody home", "rules")
-    assert dict(refiner.fallbacks) == {"connection": 1}
+    cleaner = LlmCleaner(LlmConfig(url=f"http://127.0.0.1:{_free_port()}/v1"))
+    assert asyncio.run(cleaner.clean("nobody home")) == ("nobody home", "rules")
+    assert dict(cleaner.fallbacks) == {"connection": 1}
 
 
 def test_a_reply_that_is_not_http_falls_back() -> None:
-    async def run() -> tuple[tuple[str, str], Refiner]:
+    async def run() -> tuple[tuple[str, str], LlmCleaner]:
         async def babble(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             await reader.readuntil(b"\r\n\r\n")
             writer.write(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
@@ -213,29 +213,29 @@ def test_a_reply_that_is_not_http_falls_back() -> None:
             writer.close()
 
         server = await asyncio.start_server(babble, "127.0.0.1", 0)
-        refiner = Refiner(LlmConfig(url=f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"))
+        cleaner = LlmCleaner(LlmConfig(url=f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"))
         async with server:
-            return await refiner.refine("hello"), refiner
+            return await cleaner.clean("hello"), cleaner
 
-    result, refiner = asyncio.run(run())
-    assert result == ("hello", "rules") and dict(refiner.fallbacks) == {"protocol": 1}
+    result, cleaner = asyncio.run(run())
+    assert result == ("hello", "rules") and dict(cleaner.fallbacks) == {"protocol": 1}
 
 
 def test_each_kind_of_failure_is_logged_once_until_the_endpoint_recovers(chat, caplog) -> None:
     caplog.set_level(logging.INFO, logger="stenod.live.llm")
-    refiner = _refiner(chat)
+    cleaner = _cleaner(chat)
     answers = iter([(500, b"{}", 0.0)] * 3 + [(200, b"garbage", 0.0), (200, completion("Fine."), 0.0),
                                                (500, b"{}", 0.0)])
     chat.reply = lambda request: next(answers)
 
     async def run() -> list[str]:
-        return [step for _text, step in [await refiner.refine("fine") for _ in range(6)]]
+        return [step for _text, step in [await cleaner.clean("fine") for _ in range(6)]]
 
     assert asyncio.run(run()) == ["rules"] * 4 + ["llm", "rules"]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 3 and "HTTP 500" in warnings[0] and "not JSON" in warnings[1] and "HTTP 500" in warnings[2]
     assert any("answers again" in r.getMessage() for r in caplog.records if r.levelno == logging.INFO)
-    assert (refiner.refined, dict(refiner.fallbacks)) == (1, {"http_status": 4, "not_json": 1})
+    assert (cleaner.rewritten, dict(cleaner.fallbacks)) == (1, {"http_status": 4, "not_json": 1})
 
 
 # The configuration, as documented -------------------------------------------------------------------------
@@ -274,14 +274,14 @@ def _events() -> list[Event]:
 def test_finals_wait_for_the_llm_and_nothing_overtakes_them() -> None:
     gate = asyncio.Event()
 
-    async def refine(text: str) -> tuple[str, str]:
+    async def clean(text: str) -> tuple[str, str]:
         if text == "One slow.":
             await gate.wait()
         return text.upper(), "llm"
 
     async def run() -> tuple[list[Event], list[Event]]:
         published: list[Event] = []
-        stage = RefineStage(refine, published.append)
+        stage = CleanupStage(clean, published.append)
         for event in _events():
             stage(event)
         for _ in range(5):
@@ -302,14 +302,14 @@ def test_finals_wait_for_the_llm_and_nothing_overtakes_them() -> None:
 
 @pytest.mark.parametrize("outcome", ["rules", "raises"])
 def test_a_final_the_llm_does_not_improve_keeps_its_rule_text(outcome: str) -> None:
-    async def refine(text: str) -> tuple[str, str]:
+    async def clean(text: str) -> tuple[str, str]:
         if outcome == "raises":
-            raise RuntimeError("a bug in the refiner")
+            raise RuntimeError("a bug in the cleaner")
         return text, "rules"
 
     async def run() -> list[Event]:
         published: list[Event] = []
-        stage = RefineStage(refine, published.append)
+        stage = CleanupStage(clean, published.append)
         for event in _events():
             stage(event)
         await stage.drain()
@@ -322,7 +322,7 @@ def test_a_final_the_llm_does_not_improve_keeps_its_rule_text(outcome: str) -> N
 
 def test_with_no_llm_configured_there_is_no_stage() -> None:
     published: list[Event] = []
-    assert refined(published.append, None) == published.append
+    assert with_llm_cleanup(published.append, None) == published.append
 
 
 def test_a_live_pipeline_s_finish_waits_for_the_llm() -> None:
@@ -330,14 +330,14 @@ def test_a_live_pipeline_s_finish_waits_for_the_llm() -> None:
     speech = (0.3 * np.sin(2 * np.pi * 220 * np.arange(rate) / rate)).astype(np.float32)
     audio = np.concatenate([np.zeros(rate // 2, np.float32), speech, np.zeros(rate, np.float32)])
 
-    async def refine(text: str) -> tuple[str, str]:
+    async def clean(text: str) -> tuple[str, str]:
         await asyncio.sleep(0.3)
         return f"{text} (polished)", "llm"
 
     async def run() -> list[Event]:
         events: list[Event] = []
         service = DecodeService(FakeRecognizer([ScriptWord("hello", 0.6, 1.2)]))
-        live = LivePipeline(LoudIsSpeech(), service, PipelineConfig(partials=False), RefineStage(refine, events.append))
+        live = LivePipeline(LoudIsSpeech(), service, PipelineConfig(partials=False), CleanupStage(clean, events.append))
         for at in range(0, len(audio), 800):
             live.feed(audio[at:at + 800])
             await asyncio.sleep(0.005)
@@ -361,8 +361,8 @@ def test_a_reload_moves_the_microphone_and_new_streams_onto_the_new_llm_settings
         for url in (chat.url, chat.url, ""):
             previous, state.config = state.config.llm, Config(llm=LlmConfig(url=url, model=f"m-{len(steps)}"))
             follow_llm(state, previous)
-            assert isinstance(state.mic.publish, RefineStage)
-            assert (state.refiner is None) == (url == "")
+            assert isinstance(state.mic.publish, CleanupStage)
+            assert (state.llm_cleaner is None) == (url == "")
             state.mic.publish(_events()[2])
             await state.mic.finish()
             steps.append(published[-1].cleaned_by)

@@ -21,9 +21,9 @@ from stenod.core.events import Event
 from stenod.core.pipeline import PipelineConfig
 from stenod.errors import StenodError
 from stenod.live.bus import EventBus
-from stenod.live.cleanup_stage import RefineStage, refined
+from stenod.live.cleanup_stage import CleanupStage, with_llm_cleanup
 from stenod.live.decoder import DecodeService
-from stenod.live.llm import refiner_for
+from stenod.live.llm import llm_cleaner_for
 from stenod.live.pipeline import LivePipeline
 from stenod.net.auth import Authority, load_or_create_token
 from stenod.net.shared_port import stop_http
@@ -48,14 +48,14 @@ def follow_llm(state: DaemonState, previous: LlmConfig) -> None:
     """Apply a reloaded ``[llm]``: to the microphone at once, to ``/v1/listen`` streams opened afterwards."""
     if state.config.llm == previous:
         return
-    state.refiner = refiner_for(state.config.llm)
+    state.llm_cleaner = llm_cleaner_for(state.config.llm)
     mic = state.mic
     if mic is None:
         return
-    if isinstance(mic.publish, RefineStage):
-        mic.publish.refine = state.refiner.refine if state.refiner else None
+    if isinstance(mic.publish, CleanupStage):
+        mic.publish.clean = state.llm_cleaner.clean if state.llm_cleaner else None
     else:
-        mic.publish = refined(mic.publish, state.refiner)
+        mic.publish = with_llm_cleanup(mic.publish, state.llm_cleaner)
 
 
 async def _play_file(path: Path, state: DaemonState, on_audio: Callable[[np.ndarray], None]) -> None:
@@ -104,7 +104,7 @@ async def serve_forever(config: Config, config_path: Path | None, input_file: Pa
     state = DaemonState(config, bus, decoder, engine.name, language, new_pipeline, authority)
     state.languages = set(engine.tokenizer.languages) if engine.multilingual else None
     state.transcriptions = Transcriptions(engine, decoder, config.server.max_upload_seconds)
-    state.refiner = refiner_for(config.llm)
+    state.llm_cleaner = llm_cleaner_for(config.llm)
     servers = await start_server(state)
     wyoming = None
     if config.server.wyoming:
@@ -114,7 +114,8 @@ async def serve_forever(config: Config, config_path: Path | None, input_file: Pa
     # The microphone's blocks come every audio.block_ms: a long silence in their arrival (suspend, a stalled
     # device) closes the utterance rather than gluing what comes after onto it.
     state.mic = LivePipeline(make_classifier(config.stream.vad), decoder,
-                             replace(pipeline_config(config), gap_s=MIC_GAP_S), refined(bus.publish, state.refiner))
+                             replace(pipeline_config(config), gap_s=MIC_GAP_S),
+                             with_llm_cleanup(bus.publish, state.llm_cleaner))
 
     def on_audio(samples: np.ndarray) -> None:
         if not state.paused and state.mic is not None:

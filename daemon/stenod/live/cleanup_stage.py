@@ -13,31 +13,31 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from stenod.core.events import Event, Final
-from stenod.live.llm import Refiner
+from stenod.live.llm import LlmCleaner
 
 log = logging.getLogger("stenod.live.llm")
-Refine = Callable[[str], Awaitable[tuple[str, str]]]  # text -> (text, "llm" or "rules"), as Refiner.refine
+Clean = Callable[[str], Awaitable[tuple[str, str]]]  # text -> (text, "llm" or "rules"), as LlmCleaner.clean
 
 
-def refined(publish: Callable[[Event], None], refiner: Refiner | None) -> Callable[[Event], None]:
-    """``publish`` behind a ``RefineStage`` for ``refiner``; ``publish`` itself when there is none (no cost)."""
-    return publish if refiner is None else RefineStage(refiner.refine, publish)
+def with_llm_cleanup(publish: Callable[[Event], None], cleaner: LlmCleaner | None) -> Callable[[Event], None]:
+    """``publish`` behind a ``CleanupStage`` for ``cleaner``; ``publish`` itself when there is none (no cost)."""
+    return publish if cleaner is None else CleanupStage(cleaner.clean, publish)
 
 
-class RefineStage:
+class CleanupStage:
     """Call it with each event (as a ``publish`` callback); ``drain`` waits until all of them are out.
 
-    ``refine`` may be swapped at any time (a reloaded configuration); None passes finals through unchanged.
+    ``clean`` may be swapped at any time (a reloaded configuration); None passes finals through unchanged.
     """
 
-    def __init__(self, refine: Refine | None, publish: Callable[[Event], None]) -> None:
-        self.refine = refine
+    def __init__(self, clean: Clean | None, publish: Callable[[Event], None]) -> None:
+        self.clean = clean
         self.publish = publish
         self._waiting: deque[Event] = deque()
         self._worker: asyncio.Task[None] | None = None
 
     def __call__(self, event: Event) -> None:
-        if self._worker is None and not self._waiting and (self.refine is None or not isinstance(event, Final)):
+        if self._worker is None and not self._waiting and (self.clean is None or not isinstance(event, Final)):
             self.publish(event)
             return
         self._waiting.append(event)
@@ -59,7 +59,7 @@ class RefineStage:
             while self._waiting:
                 event = self._waiting[0]
                 if isinstance(event, Final):
-                    event = await self._refined(event)
+                    event = await self._cleaned(event)
                 self._waiting.popleft()
                 try:
                     self.publish(event)
@@ -68,11 +68,11 @@ class RefineStage:
         finally:
             self._worker = None
 
-    async def _refined(self, final: Final) -> Final:
-        if self.refine is None:
+    async def _cleaned(self, final: Final) -> Final:
+        if self.clean is None:
             return final
         try:
-            text, step = await self.refine(final.text)
+            text, step = await self.clean(final.text)
         except Exception:
             log.exception("LLM clean-up failed; publishing the rule-based text")
             return final

@@ -117,18 +117,18 @@ def accept(answer: str, text: str) -> str:
     return text[:len(text) - len(text.lstrip())] + core + text[len(text.rstrip()):]
 
 
-def refiner_for(config: LlmConfig) -> Refiner | None:
-    """A refiner for ``[llm]``, or None when it is off (no ``url``)."""
+def llm_cleaner_for(config: LlmConfig) -> LlmCleaner | None:
+    """A cleaner for ``[llm]``, or None when it is off (no ``url``)."""
     if not config.url:
         return None
     host = urlsplit(config.url).hostname or ""
     if host not in LOOPBACK and not host.startswith("127."):
         log.warning("LLM clean-up: every final's text is sent to %s, off this machine", config.url)
-    return Refiner(config)
+    return LlmCleaner(config)
 
 
-class Refiner:
-    """Offers each final's text to the LLM; counts what it did (``refined``, ``fallbacks`` by kind)."""
+class LlmCleaner:
+    """Offers each final's text to the LLM; counts what it did (``rewritten``, ``fallbacks`` by kind)."""
 
     def __init__(self, config: LlmConfig) -> None:
         self.config = config
@@ -140,7 +140,7 @@ class Refiner:
                 self.headers["Authorization"] = f"Bearer {key}"
             else:
                 log.warning("llm.api_key_env names %s, which is not set: sending no key", config.api_key_env)
-        self.refined = 0
+        self.rewritten = 0
         self.fallbacks: Counter[str] = Counter()
         self._reported: set[str] = set()
         self._unreachable = 0  # timeouts and refused connections in a row
@@ -151,7 +151,7 @@ class Refiner:
     def fallbacks_total(self) -> int:
         return sum(self.fallbacks.values())
 
-    async def refine(self, text: str) -> tuple[str, str]:
+    async def clean(self, text: str) -> tuple[str, str]:
         """(text, step): the LLM's version and "llm", or ``text`` itself and "rules" when it fell back."""
         if not text.strip():
             return text, "rules"
@@ -175,7 +175,7 @@ class Refiner:
             self._unanswered()
             return self._fell_back(text, "connection", exc.strerror or str(exc) or type(exc).__name__)
         self._unreachable, self._backoff = 0, BACKOFF_S[0]
-        self.refined += 1
+        self.rewritten += 1
         if self._reported:
             log.info("LLM clean-up: %s answers again", self.endpoint)
             self._reported.clear()

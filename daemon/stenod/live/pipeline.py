@@ -12,7 +12,7 @@ from stenod.core.events import Event
 from stenod.core.pipeline import Pipeline, PipelineConfig
 from stenod.core.requests import DecodeRequest
 from stenod.core.vad import FrameClassifier
-from stenod.live.cleanup_stage import RefineStage
+from stenod.live.cleanup_stage import CleanupStage
 from stenod.live.decoder import DecodeService
 
 
@@ -62,7 +62,7 @@ class LivePipeline:
         while (not self.pipeline.idle and not self._closed) or self._task is not None:
             self._idle.clear()
             await self._idle.wait()
-        if isinstance(self.publish, RefineStage):
+        if isinstance(self.publish, CleanupStage):
             await self.publish.drain()
 
     @property

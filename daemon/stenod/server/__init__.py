@@ -35,9 +35,9 @@ from stenod.config import Config
 from stenod.core.events import PROTOCOL_VERSION, Error, Event, Hello, Pong
 from stenod.errors import StenodError
 from stenod.live.bus import EventBus
-from stenod.live.cleanup_stage import refined
+from stenod.live.cleanup_stage import with_llm_cleanup
 from stenod.live.decoder import DecodeService
-from stenod.live.llm import Refiner
+from stenod.live.llm import LlmCleaner
 from stenod.live.pipeline import LivePipeline
 from stenod.net.auth import (
     CONTROL,
@@ -91,7 +91,7 @@ class DaemonState:
         self.language = language
         self.new_pipeline = new_pipeline
         self.mic: LivePipeline | None = None
-        self.refiner: Refiner | None = None  # the LLM clean-up of finals ([llm]), for the mic and /v1/listen
+        self.llm_cleaner: LlmCleaner | None = None  # the LLM clean-up of finals ([llm]), for the mic and /v1/listen
         self.paused = False
         self.state = "starting"
         self.languages: set[str] | None = None  # what a session may ask for; None: English only
@@ -143,9 +143,9 @@ class DaemonState:
             ("stenod_file_transcriptions_total", "counter", "POST /v1/audio/transcriptions requests.",
              self.transcriptions.requests if self.transcriptions else 0),
             ("stenod_llm_refined_total", "counter", "Finals whose text the LLM clean-up rewrote.",
-             self.refiner.refined if self.refiner else 0),
+             self.llm_cleaner.rewritten if self.llm_cleaner else 0),
             ("stenod_llm_fallbacks_total", "counter", "Finals that kept the rule-based text after an LLM failure.",
-             self.refiner.fallbacks_total if self.refiner else 0),
+             self.llm_cleaner.fallbacks_total if self.llm_cleaner else 0),
             ("stenod_tasks", "gauge", "Asyncio tasks alive.", len(asyncio.all_tasks())),
             ("stenod_open_fds", "gauge", "File descriptors open.", _open_fds()),
             ("stenod_resident_bytes", "gauge", "Resident memory.", _resident_bytes()),
@@ -459,7 +459,8 @@ async def _listen(connection: ServerConnection, state: DaemonState, query: dict[
         await connection.close(1008, str(exc))
         return
     outbox = Outbox(connection)
-    live = state.new_pipeline(refined(lambda event: outbox.put(json.dumps(event.to_dict())), state.refiner))
+    send = lambda event: outbox.put(json.dumps(event.to_dict()))  # noqa: E731
+    live = state.new_pipeline(with_llm_cleanup(send, state.llm_cleaner))
     resampler = soxr.ResampleStream(rate, 16000, 1, dtype="float32", quality="HQ") if rate != 16000 else None
     state.metrics.listen_streams += 1
     complaints = FloodLimit()
