@@ -1,6 +1,6 @@
 """Coverage-guided fuzzing of every client message decoder (atheris).
 
-Run: ``python tests/fuzz/fuzz_messages.py -runs=100000`` (``test_fuzz.py`` runs a bounded session). An input
+Run: ``python tests/net/fuzz/fuzz_messages.py -runs=100000`` (``test_fuzz.py`` runs a bounded session). An input
 may decode or raise ``ClientError``; anything else, a hang or too much memory is a finding.
 """
 

@@ -34,9 +34,9 @@ from stenod.live.pipeline import LivePipeline
 from stenod.net.auth import Authority
 from stenod.server import DaemonState
 from stenod_bench.evaluation import word_error_rate
-from test_daemon import JFK, Daemon, _collect, _free_port, _pcm, _valid
+from support.daemon import JFK, Daemon, collect, free_port, pcm, valid
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "integrations.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "integrations.md"
 DOC_URL = "http://127.0.0.1:8080/v1"
 Reply = Callable[[dict[str, Any]], tuple[int, bytes, float]]  # request JSON -> (status, body, delay s)
 
@@ -199,7 +199,7 @@ def test_an_endpoint_that_keeps_timing_out_is_left_alone_for_a_while(chat, monke
 
 
 def test_a_refused_connection_falls_back() -> None:
-    cleaner = LlmCleaner(LlmConfig(url=f"http://127.0.0.1:{_free_port()}/v1"))
+    cleaner = LlmCleaner(LlmConfig(url=f"http://127.0.0.1:{free_port()}/v1"))
     assert asyncio.run(cleaner.clean("nobody home")) == ("nobody home", "rules")
     assert dict(cleaner.fallbacks) == {"connection": 1}
 
@@ -380,10 +380,10 @@ def _listen(daemon: Daemon, audio: np.ndarray) -> list[dict[str, Any]]:
     with daemon.connect("/v1/listen") as ws:
         assert json.loads(ws.recv(timeout=5))["type"] == "hello"
         for i in range(0, len(audio), 1600):
-            ws.send(_pcm(audio[i:i + 1600]))
+            ws.send(pcm(audio[i:i + 1600]))
             time.sleep(0.01)
         ws.send(json.dumps({"type": "end"}))
-        return _valid(_collect(ws, timeout=90))
+        return valid(collect(ws, timeout=90))
 
 
 def test_the_daemon_publishes_the_llm_s_finals_and_the_rule_text_when_it_stalls(tmp_path, chat, jfk_audio) -> None:

@@ -27,10 +27,10 @@ from stenod.net.auth import session_token
 from stenod_bench.clients import WINDOW, start_xvfb
 from stenod_bench.evaluation import word_error_rate
 from stenod_bench.pulse import start_pulse
-from test_daemon import JFK, _free_port, _valid
+from support.daemon import JFK, Daemon, free_port, stream_events, valid, wait_finished
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-DOCS_IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 SECOND = "the child almost hurt the small dog"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -184,7 +184,7 @@ def session(display, eval_dir, tmp_path_factory) -> Iterator[Session]:
         pytest.fail(f"{exc} (.ci/run installs them)", pytrace=False)
     env = {**env, "DISPLAY": display["DISPLAY"], "XDG_CONFIG_HOME": str(tmp / "config")}
     env.pop("WAYLAND_DISPLAY", None)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env["STENOD_URL"] = f"ws://127.0.0.1:{port}"
     procs: list[subprocess.Popen] = []
@@ -223,7 +223,7 @@ def session(display, eval_dir, tmp_path_factory) -> Iterator[Session]:
                                    timeout=120)
                     time.sleep(1.0)
                 _wait_quiet(truth)
-            result.truth = _valid(truth)
+            result.truth = valid(truth)
             result.typed = window.settled()
             page.wait_for_timeout(500)
             result.page_finals = page.eval_on_selector_all(".final", "lines => lines.map(l => l.textContent)")
@@ -296,7 +296,7 @@ def test_live_typing_ends_with_the_same_text_as_typing_finals(session) -> None:
 
 def test_stenod_tail_wrote_each_final_once(session) -> None:
     assert session.tail_finals == [f.replace("\n", " ") for f in _finals(session)]
-    events = _valid([e for e in session.tail_json if e["type"] != "hello"])
+    events = valid([e for e in session.tail_json if e["type"] != "hello"])
     assert [e for e in events if e["type"] != "partial"] == [e for e in session.truth
                                                              if e["type"] not in ("partial", "hello")]
 
@@ -313,8 +313,6 @@ def test_the_captions_page_showed_every_final(session) -> None:
 def test_the_captions_page_follows_a_restarted_daemon(tmp_path, jfk_wav) -> None:
     from playwright.sync_api import sync_playwright
 
-    from test_clients import _stream_events, _wait_finished
-    from test_daemon import Daemon
 
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -327,16 +325,16 @@ def test_the_captions_page_follows_a_restarted_daemon(tmp_path, jfk_wav) -> None
         try:
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{first.port}/captions?lines=50&fade=0")
-            _wait_finished(first)
+            wait_finished(first)
             page.wait_for_timeout(1500)
-            before = [e["text"] for e in _stream_events(first) if e["type"] == "final"]
+            before = [e["text"] for e in stream_events(first) if e["type"] == "final"]
             first.stop()
             page.wait_for_function("document.body.dataset.state === 'disconnected'", timeout=10000)
             assert page.inner_text("#state") == "reconnecting…"
             second = Daemon(tmp_path / "b", "--input", str(jfk_wav), port=first.port, runtime=runtime)
-            _wait_finished(second)
+            wait_finished(second)
             page.wait_for_timeout(1500)
-            truth = [e["text"] for e in _stream_events(second) if e["type"] == "final"]
+            truth = [e["text"] for e in stream_events(second) if e["type"] == "final"]
             shown = page.eval_on_selector_all(".final", "lines => lines.map(l => l.textContent)")
             assert page.evaluate("document.body.dataset.state") == "connected"
         finally:

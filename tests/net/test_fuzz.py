@@ -1,4 +1,4 @@
-"""A bounded atheris session over the client message decoders (``tests/fuzz/fuzz_messages.py``)."""
+"""A bounded atheris session over the client message decoders (``tests/net/fuzz/fuzz_messages.py``)."""
 
 from __future__ import annotations
 

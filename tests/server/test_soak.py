@@ -8,14 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_daemon import _free_port
+from support.daemon import free_port
 
-SOAK = Path(__file__).resolve().parents[1] / "bench" / "stenod_bench" / "soak.py"
+SOAK = Path(__file__).resolve().parents[2] / "bench" / "stenod_bench" / "soak.py"
 
 
 def test_a_short_soak_loses_nothing(eval_dir) -> None:
     run = subprocess.run([sys.executable, str(SOAK), "--listen-hours", "0.04", "--mic-minutes", "1.2",
-                          "--subscribers", "30", "--fault-period", "12", "--port", str(_free_port()),
+                          "--subscribers", "30", "--fault-period", "12", "--port", str(free_port()),
                           "--eval-dir", str(eval_dir), "--json"], capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])

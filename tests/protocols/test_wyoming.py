@@ -15,12 +15,12 @@ from wyoming.client import AsyncTcpClient
 from wyoming.info import Describe, Info
 
 from stenod_bench.evaluation import word_error_rate
-from test_daemon import JFK, Daemon, _free_port
+from support.daemon import JFK, Daemon, free_port
 
 
 @pytest.fixture(scope="module")
 def wyoming(tmp_path_factory):
-    port = _free_port()
+    port = free_port()
     d = Daemon(tmp_path_factory.mktemp("wyoming"), "--no-mic", "--wyoming", f"tcp://127.0.0.1:{port}")
     yield port
     d.stop()

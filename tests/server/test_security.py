@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from stenod.net.auth import Authority, load_or_create_token, presented_token, read_token
-from test_daemon import Daemon, _free_port
+from support.daemon import Daemon, free_port
 
 NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
 
@@ -140,7 +140,7 @@ def test_a_second_daemon_on_the_same_socket_is_refused_before_it_loads_a_model(d
            "XDG_CONFIG_HOME": str(daemon.runtime.parent.parent / "second")}
     started = time.monotonic()
     second = subprocess.run([sys.executable, "-m", "stenod", "run", "--no-mic", "--listen",
-                             f"127.0.0.1:{_free_port()}"], env=env, capture_output=True, text=True, timeout=60)
+                             f"127.0.0.1:{free_port()}"], env=env, capture_output=True, text=True, timeout=60)
     assert second.returncode == 2 and "another stenod is already running" in second.stderr
     assert time.monotonic() - started < 30
     assert (daemon.runtime / "stenod.sock").exists()  # the first one keeps its socket
@@ -169,7 +169,7 @@ def test_listening_beyond_loopback_must_be_asked_for(tmp_path) -> None:
     assert refused.returncode == 2 and "server.allow_remote" in refused.stderr
     config = tmp_path / "config" / "stenod" / "config.toml"
     config.parent.mkdir(parents=True)
-    port = _free_port()
+    port = free_port()
     config.write_text(f'[server]\nlisten = "0.0.0.0:{port}"\nallow_remote = true\n')
     d = Daemon(tmp_path, "--no-mic", "--config", str(config), "--listen", f"0.0.0.0:{port}", port=port)
     try:

@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from test_daemon import Daemon
+from support.daemon import Daemon
 
 
 @pytest.fixture(scope="module")

@@ -16,14 +16,14 @@ from websockets.exceptions import ConnectionClosed
 
 from stenod.core.events import Final, Hello, Partial, SpeechEnd, SpeechStart
 from stenod_clients.captions.model import FINAL, PARTIAL, CaptionModel, Line
-from test_daemon import Daemon
+from support.daemon import Daemon
 
 if TYPE_CHECKING:
     from PySide6.QtGui import QImage
     from PySide6.QtWidgets import QApplication
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-DOCS_IMAGE = Path(__file__).resolve().parents[1] / "docs" / "images" / "captions-overlay.png"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+DOCS_IMAGE = Path(__file__).resolve().parents[2] / "docs" / "images" / "captions-overlay.png"
 
 
 # CaptionModel, with a plain float clock -------------------------------------------------------------------

@@ -26,7 +26,7 @@ import soxr
 from stenod.core.events import Final, Partial, SpeechEnd, SpeechStart
 from stenod.protocols.openai_realtime import RealtimeSession
 from stenod_bench.evaluation import word_error_rate
-from test_daemon import JFK, Daemon
+from support.daemon import JFK, Daemon
 
 SESSION_END_S = 42.3  # the first five utterances of session 01, cut in the pause after the fifth
 
@@ -476,7 +476,7 @@ def test_deltas_are_append_only_and_the_final_completes_them() -> None:
 
 
 def test_the_documented_examples_run_as_written(daemon, jfk_wav) -> None:
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "integrations.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "integrations.md").read_text()
     section = doc[doc.index("## Any OpenAI client"):doc.index("## LLM clean-up hook")]
     examples = re.findall(r"```(sh|python)\n(.*?)```", section, re.S)
     assert [lang for lang, _ in examples] == ["sh", "python", "python"]

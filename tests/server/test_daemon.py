@@ -11,90 +11,12 @@ import sys
 import threading
 import time
 import urllib.request
-from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import ClientConnection, connect
 
 from stenod_bench.evaluation import word_error_rate
-
-SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "docs" / "protocol.schema.json").read_text())
-
-
-def _valid(events: list[dict]) -> list[dict]:
-    """Every event checked against the protocol's JSON Schema."""
-    import jsonschema
-
-    for event in events:
-        jsonschema.validate(event, SCHEMA)
-    return events
-
-
-JFK = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Daemon:
-    def __init__(self, tmp_path: Path, *args: str, port: int | None = None, runtime: Path | None = None) -> None:
-        self.port = port or _free_port()
-        self.notify_path = tmp_path / "notify.sock"
-        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.notify.bind(str(self.notify_path))
-        self.notify.settimeout(120)
-        env = {**os.environ, "NOTIFY_SOCKET": str(self.notify_path), "XDG_CONFIG_HOME": str(tmp_path / "config"),
-               "XDG_RUNTIME_DIR": str(runtime or tmp_path / "run")}
-        self.proc = subprocess.Popen([sys.executable, "-m", "stenod", "run", "--listen", f"127.0.0.1:{self.port}",
-                                      *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.messages: list[str] = []
-        while not any(m.startswith("READY=1") for m in self.messages):
-            try:
-                self.messages.append(self.notify.recv(4096).decode())
-            except TimeoutError:
-                self.proc.kill()
-                pytest.fail(f"daemon never became ready: {self.proc.communicate()[1][-2000:]}")
-        self.runtime = (runtime or tmp_path / "run") / "stenod"
-        self.token = (self.runtime / "token").read_text().strip()
-
-    def connect(self, path: str, token: str | None = None, **kwargs: Any) -> ClientConnection:
-        """A WebSocket to ``path``, showing the daemon's control token (or ``token``; "" for none)."""
-        headers = dict(kwargs.pop("additional_headers", None) or {})
-        token = self.token if token is None else token
-        if token:
-            headers.setdefault("Authorization", f"Bearer {token}")
-        return connect(f"{self.url}{path}", additional_headers=headers, **kwargs)
-
-    @property
-    def client_env(self) -> dict[str, str]:
-        """The environment a client needs to reach this daemon over TCP."""
-        return {**os.environ, "STENOD_URL": self.url, "STENOD_TOKEN": self.token}
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
-
-    def stop(self) -> int:
-        if self.notify.fileno() == -1:  # already stopped
-            return self.proc.returncode
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout=30)
-            self.notify.settimeout(0.5)
-            while True:
-                self.messages.append(self.notify.recv(4096).decode())
-        except TimeoutError:
-            pass
-        finally:
-            self.notify.close()
-        return self.proc.returncode if self.proc.returncode is not None else code
+from support.daemon import JFK, Daemon, collect, pcm, valid
 
 
 @pytest.fixture
@@ -102,24 +24,6 @@ def daemon(tmp_path):
     d = Daemon(tmp_path, "--no-mic")
     yield d
     d.stop()
-
-
-def _pcm(audio: np.ndarray) -> bytes:
-    return (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
-
-
-def _collect(ws, until: str = "", timeout: float = 60) -> list[dict]:
-    events = []
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            event = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
-            events.append(event)
-            if until and event["type"] == until:
-                break
-    except (ConnectionClosed, TimeoutError):
-        pass
-    return events
 
 
 def test_ready_health_metrics_and_readiness_notifications(daemon) -> None:
@@ -146,16 +50,16 @@ def test_own_origin_is_accepted(daemon) -> None:
 
 def test_control_messages_and_malformed_ones(daemon) -> None:
     with daemon.connect("/v1/events") as ws:
-        hello, = _valid([json.loads(ws.recv(timeout=5))])
+        hello, = valid([json.loads(ws.recv(timeout=5))])
         assert hello["type"] == "hello" and hello["sample_rate"] == 16000 and hello["state"] == "listening"
         ws.send("not json")
-        assert _valid([json.loads(ws.recv(timeout=5))])[0]["code"] == "bad_message"
+        assert valid([json.loads(ws.recv(timeout=5))])[0]["code"] == "bad_message"
         ws.send(json.dumps({"type": "explode"}))
-        assert "unknown message type" in _valid([json.loads(ws.recv(timeout=5))])[0]["message"]
+        assert "unknown message type" in valid([json.loads(ws.recv(timeout=5))])[0]["message"]
         ws.send(json.dumps({"type": "ping"}))
-        assert _valid([json.loads(ws.recv(timeout=5))])[0]["type"] == "pong"  # the connection is still served
+        assert valid([json.loads(ws.recv(timeout=5))])[0]["type"] == "pong"  # the connection is still served
         ws.send(json.dumps({"type": "pause"}))
-        paused = _valid([json.loads(ws.recv(timeout=5))])[0]
+        paused = valid([json.loads(ws.recv(timeout=5))])[0]
         assert (paused["type"], paused["state"]) == ("status", "paused")
         ws.send(json.dumps({"type": "resume"}))
         assert json.loads(ws.recv(timeout=5))["state"] == "listening"
@@ -171,10 +75,10 @@ def test_listen_transcribes_a_client_s_own_audio(daemon, jfk_audio) -> None:
         assert json.loads(ws.recv(timeout=5))["type"] == "hello"
         block = 4410
         for i in range(0, len(audio_44k), block):  # 100 ms blocks at twice real time, as a live client sends
-            ws.send(_pcm(audio_44k[i:i + block]))
+            ws.send(pcm(audio_44k[i:i + block]))
             time.sleep(0.05)
         ws.send(json.dumps({"type": "end"}))
-        events = _valid(_collect(ws))
+        events = valid(collect(ws))
     finals = [e for e in events if e["type"] == "final"]
     assert finals and any(e["type"] == "partial" for e in events)
     assert word_error_rate([JFK], [" ".join(f["text"] for f in finals)]) < 0.15
@@ -189,21 +93,21 @@ def test_subscribers_share_the_stream_and_a_reconnect_gets_what_it_missed(tmp_pa
 
         def listen(name: str, path: str) -> None:
             with d.connect(path) as ws:
-                results[name] = _collect(ws, until="__never__", timeout=25)
+                results[name] = collect(ws, until="__never__", timeout=25)
 
         threads = [threading.Thread(target=listen, args=(n, "/v1/events")) for n in ("a", "b", "c")]
         with d.connect("/v1/events"):  # connected but never reads
             for t in threads:
                 t.start()
             with d.connect("/v1/events") as early:  # leaves after the first final
-                first = _collect(early, until="final", timeout=20)
+                first = collect(early, until="final", timeout=20)
             assert first[-1]["type"] == "final"
             for t in threads:
                 t.join()
-        finals = {name: [e["text"] for e in _valid(events) if e["type"] == "final"] for name, events in results.items()}
+        finals = {name: [e["text"] for e in valid(events) if e["type"] == "final"] for name, events in results.items()}
         assert finals["a"] and finals["a"] == finals["b"] == finals["c"]
         with d.connect(f"/v1/events?since={first[-1]['seq']}") as again:
-            missed = _collect(again, until="__never__", timeout=2)
+            missed = collect(again, until="__never__", timeout=2)
         assert [e["text"] for e in missed if e["type"] == "final"] == finals["a"][1:]
     finally:
         assert d.stop() == 0
@@ -286,7 +190,7 @@ def test_unix_socket(tmp_path) -> None:
         path = tmp_path / "run" / "stenod" / "stenod.sock"
         assert path.exists() and (path.parent.stat().st_mode & 0o777) == 0o700
         with unix_connect(str(path), uri="ws://localhost/v1/events") as ws:
-            assert _valid([json.loads(ws.recv(timeout=5))])[0]["type"] == "hello"
+            assert valid([json.loads(ws.recv(timeout=5))])[0]["type"] == "hello"
         with pytest.raises(InvalidStatus):
             unix_connect(str(path), uri="ws://localhost/v1/events", origin="https://evil.example")
     finally:

@@ -23,7 +23,7 @@ from stenod.core.events import Event, Final, Partial, SpeechEnd
 from stenod_clients.connection import Backoff, Subscription
 from stenod_clients.tail import render
 from stenod_clients.typing import backends
-from test_daemon import Daemon, _free_port, _valid
+from support.daemon import Daemon, free_port, stream_events, valid, wait_finished
 
 
 def _final(uid: int, text: str) -> Final:
@@ -137,7 +137,7 @@ class Relay:
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
-        self.port = _free_port()
+        self.port = free_port()
         self.loop = asyncio.new_event_loop()
         self.writers: list[asyncio.StreamWriter] = []
         self.server: asyncio.Server | None = None
@@ -200,28 +200,6 @@ def _follow(url: str, token: str, events: list[Event], statuses: list[str], stop
     return thread
 
 
-def _stream_events(daemon: Daemon) -> list[dict]:
-    """Every event still in the daemon's replay ring, from a fresh subscriber."""
-    with daemon.connect("/v1/events?since=0") as ws:
-        ws.recv(timeout=10)  # hello
-        out = []
-        try:
-            while True:
-                out.append(json.loads(ws.recv(timeout=1.5)))
-        except TimeoutError:
-            return out
-
-
-def _wait_finished(daemon: Daemon, timeout: float = 90) -> None:
-    with daemon.connect("/v1/events?since=0") as ws:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            event = json.loads(ws.recv(timeout=timeout))
-            if event["type"] == "status" and event["state"] == "finished":
-                return
-    pytest.fail("the daemon did not finish its input")
-
-
 def test_a_cut_connection_resumes_without_losing_or_repeating_events(tmp_path, jfk_wav) -> None:
     daemon = Daemon(tmp_path, "--input", str(jfk_wav))
     relay = Relay(daemon.port)
@@ -236,9 +214,9 @@ def test_a_cut_connection_resumes_without_losing_or_repeating_events(tmp_path, j
         relay.cut()  # the daemon goes on speaking while this subscriber is away
         time.sleep(3.0)
         relay.restore()
-        _wait_finished(daemon)
+        wait_finished(daemon)
         time.sleep(2.0)
-        truth = [e for e in _stream_events(daemon) if e["type"] not in ("hello", "pong")]
+        truth = [e for e in stream_events(daemon) if e["type"] not in ("hello", "pong")]
         stop.set()
     finally:
         relay.close()
@@ -263,17 +241,17 @@ def test_tail_follows_a_restarted_daemon_from_its_first_event(tmp_path, jfk_wav)
         tail = subprocess.Popen([sys.executable, "-m", "stenod", "tail", "--finals"], env=env, stdout=out,
                                 stderr=subprocess.PIPE, text=True)
     try:
-        _wait_finished(first)
+        wait_finished(first)
         time.sleep(1.0)
-        finals_a = [e["text"] for e in _stream_events(first) if e["type"] == "final"]
+        finals_a = [e["text"] for e in stream_events(first) if e["type"] == "final"]
         assert first.stop() == 0
         (tmp_path / "b").mkdir()
         # a new daemon, same port, same session (so the same token)
         second = Daemon(tmp_path / "b", "--input", str(jfk_wav), port=first.port, runtime=tmp_path / "a" / "run")
         try:
-            _wait_finished(second)
+            wait_finished(second)
             time.sleep(2.0)
-            finals_b = [e["text"] for e in _stream_events(second) if e["type"] == "final"]
+            finals_b = [e["text"] for e in stream_events(second) if e["type"] == "final"]
         finally:
             second.stop()
     finally:
@@ -307,7 +285,7 @@ def test_pause_resume_and_toggle_from_the_command_line(tmp_path, jfk_wav) -> Non
             states = []
             deadline = time.monotonic() + 10
             while len(states) < 4 and time.monotonic() < deadline:
-                event = _valid([json.loads(watcher.recv(timeout=10))])[0]
+                event = valid([json.loads(watcher.recv(timeout=10))])[0]
                 if event["type"] == "status":
                     states.append(event["state"])
             assert states == ["paused", "listening", "paused", "listening"]
