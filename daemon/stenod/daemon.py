@@ -1,4 +1,9 @@
-"""``stenod run``: the always-on service. One microphone, one model, any number of subscribers."""
+"""``stenod run``: the always-on service. One microphone, one model, any number of subscribers.
+
+:func:`serve_forever` reads top-down: check the configuration, build the daemon (model, bus, pipelines), open
+its listeners, start its audio source, serve until a signal, shut down. The microphone is kept open by
+:class:`stenod.audio.mic.Capture`: the daemon serves without one and starts capturing when one appears.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +12,22 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from stenod.audio.classifiers import make_classifier
-from stenod.audio.mic import Microphone, choose_device
+from stenod.audio.files import load_audio
+from stenod.audio.mic import Capture, choose_device
 from stenod.config import Config, ConfigError, LlmConfig, load
+from stenod.core import SAMPLE_RATE
 from stenod.core.cleanup import CleanupConfig
 from stenod.core.events import Event
 from stenod.core.pipeline import PipelineConfig
-from stenod.errors import StenodError
 from stenod.live.bus import EventBus
-from stenod.live.cleanup_stage import CleanupStage, with_llm_cleanup
+from stenod.live.cleanup_stage import Clean
 from stenod.live.decoder import DecodeService
 from stenod.live.llm import llm_cleaner_for
 from stenod.live.pipeline import LivePipeline
@@ -30,12 +36,42 @@ from stenod.net.shared_port import stop_http
 from stenod.paths import runtime_dir
 from stenod.protocols.openai_rest import Transcriptions
 from stenod.protocols.wyoming import start_wyoming
-from stenod.server import DaemonState, claim_socket, socket_path, start_server
+from stenod.server import claim_socket, socket_path, start_server
+from stenod.server.state import DaemonState
 from stenod.systemd import notify, watchdog_interval
 
 log = logging.getLogger("stenod")
 MIC_GAP_S = 1.0  # no microphone block for this long: the utterance is closed
 ENGINE_STUCK_LIMIT_S = 60.0  # a decode stuck this long: stop feeding the systemd watchdog
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the microphone pipeline's audio comes from: a file played at its pace, the microphone, or nothing."""
+
+    file: Path | None = None
+    microphone: bool = False
+
+
+async def serve_forever(config: Config, config_path: Path | None, input_file: Path | None, use_mic: bool) -> int:
+    source = Source(input_file, use_mic and input_file is None)
+    if source.microphone and config.audio.device:
+        choose_device(config.audio.device)  # a device named that does not exist is a configuration error
+    state = await build(config)
+    servers = await start_server(state)
+    wyoming = await _start_wyoming(state)
+    summary = _summary(state, source)
+    feeder = await start_source(state, source, summary)
+    log.info("%s", summary)
+    notify(f"READY=1\nSTATUS={summary}")
+    await serve_until_stopped(state, config_path)
+    log.info("stopping")
+    notify("STOPPING=1")
+    feeder.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await feeder
+    await shut_down(state, servers, wyoming)
+    return 0
 
 
 def pipeline_config(config: Config) -> PipelineConfig:
@@ -44,41 +80,11 @@ def pipeline_config(config: Config) -> PipelineConfig:
                                                 replacements=dict(config.stream.replacements)))
 
 
-def follow_llm(state: DaemonState, previous: LlmConfig) -> None:
-    """Apply a reloaded ``[llm]``: to the microphone at once, to ``/v1/listen`` streams opened afterwards."""
-    if state.config.llm == previous:
-        return
-    state.llm_cleaner = llm_cleaner_for(state.config.llm)
-    mic = state.mic
-    if mic is None:
-        return
-    if isinstance(mic.publish, CleanupStage):
-        mic.publish.clean = state.llm_cleaner.clean if state.llm_cleaner else None
-    else:
-        mic.publish = with_llm_cleanup(mic.publish, state.llm_cleaner)
-
-
-async def _play_file(path: Path, state: DaemonState, on_audio: Callable[[np.ndarray], None]) -> None:
-    """Feed a file to the microphone pipeline at its real pace, then close the last utterance."""
-    from stenod.audio.files import load_audio
-
-    audio = await asyncio.to_thread(load_audio, path)
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    block = 16 * state.config.audio.block_ms  # as the sound card would deliver it
-    for i in range(0, len(audio), block):
-        await asyncio.sleep(max(0.0, start + (i + block) / 16000 - loop.time()))
-        on_audio(audio[i:i + block])
-    assert state.mic is not None
-    await state.mic.finish()
-    state.mic.status("finished", f"end of {path.name}")
-
-
-async def serve_forever(config: Config, config_path: Path | None, input_file: Path | None, use_mic: bool) -> int:
+async def build(config: Config) -> DaemonState:
+    """The daemon's state: its token, its socket claimed, the model loaded, the microphone's pipeline."""
     from stenod.engine.recognizer import WhisperRecognizer
     from stenod.engine.whisper import WhisperEngine
 
-    device = choose_device(config.audio.device) if use_mic and input_file is None else None
     authority = Authority(load_or_create_token(runtime_dir()))
     if config.server.unix_socket:
         claim_socket(socket_path())  # a second daemon is refused before it loads a model
@@ -92,130 +98,164 @@ async def serve_forever(config: Config, config_path: Path | None, input_file: Pa
     language = config.model.language or ("en" if not engine.multilingual else "auto")
 
     def new_pipeline(publish: Callable[[Event], None], language: str | None = None,
-                     vad: dict[str, Any] | None = None) -> LivePipeline:
+                     vad: dict[str, Any] | None = None, clean: Clean | None = None) -> LivePipeline:
         """A pipeline for one stream; ``language`` and ``vad`` (VadConfig fields) override the configuration."""
-        config = pipeline_config(state.config)
+        stream = pipeline_config(state.config)
         if language:
-            config = replace(config, language=language)
+            stream = replace(stream, language=language)
         if vad:
-            config = replace(config, vad=replace(config.vad, **vad))
-        return LivePipeline(make_classifier(state.config.stream.vad), decoder, config, publish)
+            stream = replace(stream, vad=replace(stream.vad, **vad))
+        return LivePipeline(make_classifier(state.config.stream.vad), decoder, stream, publish, clean=clean)
 
-    state = DaemonState(config, bus, decoder, engine.name, language, new_pipeline, authority)
+    state = DaemonState(config, authority, bus, decoder, engine.name, language, new_pipeline)
     state.languages = set(engine.tokenizer.languages) if engine.multilingual else None
     state.transcriptions = Transcriptions(engine, decoder, config.server.max_upload_seconds)
     state.llm_cleaner = llm_cleaner_for(config.llm)
-    servers = await start_server(state)
-    wyoming = None
-    if config.server.wyoming:
-        languages = sorted(engine.tokenizer.languages) if engine.multilingual else ["en"]
-        wyoming = await start_wyoming(config.server.wyoming, new_pipeline, [(engine.name, languages)],
-                                      config.server.allow_remote)
     # The microphone's blocks come every audio.block_ms: a long silence in their arrival (suspend, a stalled
     # device) closes the utterance rather than gluing what comes after onto it.
     state.mic = LivePipeline(make_classifier(config.stream.vad), decoder,
-                             replace(pipeline_config(config), gap_s=MIC_GAP_S),
-                             with_llm_cleanup(bus.publish, state.llm_cleaner))
+                             replace(pipeline_config(config), gap_s=MIC_GAP_S), bus.publish,
+                             clean=state.llm_cleaner.clean if state.llm_cleaner else None)
+    return state
+
+
+async def _start_wyoming(state: DaemonState) -> asyncio.Server | None:
+    uri = state.config.server.wyoming
+    if not uri:
+        return None
+    languages = sorted(state.languages) if state.languages else ["en"]
+    return await start_wyoming(uri, state.new_pipeline, [(state.model, languages)], state.config.server.allow_remote)
+
+
+async def start_source(state: DaemonState, source: Source, summary: str) -> asyncio.Task[None]:
+    """Start feeding the microphone pipeline (the microphone tried once already); a task to cancel at shutdown."""
+    mic = state.mic
+    assert mic is not None
 
     def on_audio(samples: np.ndarray) -> None:
-        if not state.paused and state.mic is not None:
-            state.mic.feed(samples)
+        if not state.paused:
+            mic.feed(samples)
 
-    microphone: Microphone | None = None
-    feeder: asyncio.Task[None] | None = None
-    if input_file is not None:
-        feeder = asyncio.create_task(_play_file(input_file, state, on_audio))
-        source = f"file {input_file}"
-    elif device is not None:
-        microphone = Microphone(device, on_audio, config.audio.block_ms)
-        microphone.start()
-        state.metrics.overflows = lambda: microphone.overflows if microphone else 0
-        source = f"device {device['index']}: {device['name']} ({device['rate']} Hz)"
+    if source.file is not None:
+        state.set_state(state.listening_state, summary)
+        return asyncio.create_task(_play_file(source.file, state, on_audio))
+    if not source.microphone:
+        state.set_state(state.listening_state, summary)
+        return asyncio.create_task(_forever())  # remote audio only: nothing to feed
+    capture = Capture(lambda: state.config.audio.device, on_audio, state.config.audio.block_ms,
+                      microphone_reports(state), lambda: state.paused)
+    state.counters.overflows = lambda: capture.lost_blocks
+    await capture.start()
+    return asyncio.create_task(_capture(capture))
+
+
+def microphone_reports(state: DaemonState) -> Callable[[str, str], None]:
+    """What the daemon does when the microphone comes, goes, or never was: its state, a status, a log line."""
+
+    def on_state(kind: str, message: str) -> None:
+        assert state.mic is not None
+        if kind == "capturing":
+            log.info("%s", message)
+            state.set_state(state.listening_state, message)
+            return
+        if kind == "device_lost":
+            state.mic.end_utterance()  # what was said before the loss gets its final now
+        log.warning("%s", message)
+        state.set_state(kind, message)
+        notify(f"STATUS={message}")
+
+    return on_state
+
+
+async def _forever() -> None:
+    await asyncio.Event().wait()
+
+
+async def _capture(capture: Capture) -> None:
+    try:
+        await capture.run()
+    finally:
+        capture.stop()
+
+
+async def _play_file(path: Path, state: DaemonState, on_audio: Callable[[np.ndarray], None]) -> None:
+    """Feed a file to the microphone pipeline at its real pace, then close the last utterance."""
+    audio = await asyncio.to_thread(load_audio, path)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    block = SAMPLE_RATE * state.config.audio.block_ms // 1000  # as the sound card would deliver it
+    for i in range(0, len(audio), block):
+        await asyncio.sleep(max(0.0, start + (i + block) / SAMPLE_RATE - loop.time()))
+        on_audio(audio[i:i + block])
+    assert state.mic is not None
+    await state.mic.finish()
+    state.mic.status("finished", f"end of {path.name}")
+
+
+def _summary(state: DaemonState, source: Source) -> str:
+    host, port = state.config.host_port
+    if source.file is not None:
+        heard = f"file {source.file}"
+    elif source.microphone:
+        heard = f"microphone {state.config.audio.device!r}" if state.config.audio.device else "the default microphone"
     else:
-        source = "no microphone (remote audio on /v1/listen only)"
-    state.state = "listening"
-    host, port = config.host_port
-    summary = f"listening on ws://{host}:{port}/v1/events; {engine.name} {config.model.precision}; {source}"
-    state.mic.status("listening", summary)
-    log.info("%s", summary)
-    notify(f"READY=1\nSTATUS={summary}")
+        heard = "no microphone (remote audio on /v1/listen only)"
+    return (f"listening on ws://{host}:{port}/v1/events; {state.model} {state.config.model.precision}; "
+            f"{heard}")
 
+
+async def serve_until_stopped(state: DaemonState, config_path: Path | None) -> None:
+    """Serve until SIGTERM or SIGINT; SIGHUP reloads the configuration; the systemd watchdog is fed meanwhile."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload, state, config_path)
+    pinger = asyncio.create_task(ping_watchdog(state.decoder))
+    try:
+        await stop.wait()
+    finally:
+        pinger.cancel()
 
-    def reload() -> None:
-        previous = state.config
-        try:
-            state.config = load(config_path)
-        except ConfigError as exc:
-            log.error("reload failed, keeping the running configuration: %s", exc)
-            return
-        follow_llm(state, previous.llm)
-        log.info("configuration reloaded")
-        notify(f"STATUS={summary} (configuration reloaded)")
 
-    loop.add_signal_handler(signal.SIGHUP, reload)
-    watchdog = watchdog_interval()
+def reload(state: DaemonState, config_path: Path | None) -> None:
+    previous = state.config
+    try:
+        state.config = load(config_path)
+    except ConfigError as exc:
+        log.error("reload failed, keeping the running configuration: %s", exc)
+        return
+    follow_llm(state, previous.llm)
+    log.info("configuration reloaded")
+    notify("STATUS=configuration reloaded")
 
-    async def ping_watchdog() -> None:
-        """Tell systemd we are alive, unless the engine has been stuck long enough that a restart is better."""
-        while watchdog:
-            stuck = decoder.stuck_for()
-            if stuck < ENGINE_STUCK_LIMIT_S:
-                notify("WATCHDOG=1")
-            else:
-                log.error("the engine has been stuck for %.0f s: letting the watchdog restart the daemon", stuck)
-            await asyncio.sleep(watchdog)
 
-    async def guard_device() -> None:
-        """Report a microphone that stops delivering, and reopen it with backoff until it is back."""
-        nonlocal microphone
-        delay = 1.0
-        while microphone is not None:
-            await asyncio.sleep(1.0)
-            if microphone.healthy() or state.paused:
-                continue
-            log.warning("input device lost: %s", microphone.device["name"])
-            state.state = "device_lost"
-            assert state.mic is not None
-            state.mic.end_utterance()  # what was said before the loss gets its final now
-            state.mic.status("device_lost", f"input device {microphone.device['name']!r} stopped delivering audio")
-            notify("STATUS=input device lost; retrying")
-            microphone.stop()
-            while not stop.is_set():
-                await asyncio.sleep(delay)
-                try:
-                    candidate = Microphone(choose_device(state.config.audio.device), on_audio, config.audio.block_ms)
-                    candidate.start()
-                except StenodError as exc:
-                    log.info("device still unavailable: %s", exc)
-                    delay = min(30.0, delay * 2)
-                    continue
-                microphone, delay = candidate, 1.0
-                state.state = "paused" if state.paused else "listening"
-                state.mic.status(state.state, f"input device back: {candidate.device['name']}")
-                log.info("input device back: %s", candidate.device["name"])
-                notify(f"STATUS={summary}")
-                break
+def follow_llm(state: DaemonState, previous: LlmConfig) -> None:
+    """Apply a reloaded ``[llm]``: to the microphone at once, to ``/v1/listen`` streams opened afterwards."""
+    if state.config.llm == previous:
+        return
+    state.llm_cleaner = llm_cleaner_for(state.config.llm)
+    if state.mic is not None:
+        state.mic.set_clean(state.llm_cleaner.clean if state.llm_cleaner else None)
 
-    pinger = asyncio.create_task(ping_watchdog())
-    guard = asyncio.create_task(guard_device())
-    await stop.wait()
-    guard.cancel()
 
-    log.info("stopping")
-    notify("STOPPING=1")
-    pinger.cancel()
-    if microphone is not None:
-        microphone.stop()
-    if feeder is not None:
-        feeder.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await feeder
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(state.mic.finish(), timeout=10)  # the utterance in progress gets its final
+async def ping_watchdog(decoder: DecodeService) -> None:
+    """Tell systemd we are alive, unless the engine has been stuck long enough that a restart is better."""
+    interval = watchdog_interval()
+    while interval:
+        stuck = decoder.stuck_for()
+        if stuck < ENGINE_STUCK_LIMIT_S:
+            notify("WATCHDOG=1")
+        else:
+            log.error("the engine has been stuck for %.0f s: letting the watchdog restart the daemon", stuck)
+        await asyncio.sleep(interval)
+
+
+async def shut_down(state: DaemonState, servers: list[Any], wyoming: asyncio.Server | None) -> None:
+    """Give the utterance in progress its final, close every connection (1001) and request, stop the engine."""
+    if state.mic is not None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(state.mic.finish(), timeout=10)
     await asyncio.sleep(0.1)  # let the subscribers' senders flush it
     if wyoming is not None:
         wyoming.close()
@@ -224,6 +264,5 @@ async def serve_forever(config: Config, config_path: Path | None, input_file: Pa
     await stop_http()  # plain HTTP requests in progress (file transcriptions) are cut off
     for server in servers:
         await server.wait_closed()
-    decoder.close()
-    return 0
+    state.decoder.close()
 

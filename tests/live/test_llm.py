@@ -27,12 +27,12 @@ from stenod.core.fake import FakeRecognizer, LoudIsSpeech, ScriptWord
 from stenod.core.pipeline import PipelineConfig
 from stenod.daemon import follow_llm
 from stenod.live.bus import EventBus
-from stenod.live.cleanup_stage import CleanupStage, with_llm_cleanup
+from stenod.live.cleanup_stage import CleanupStage
 from stenod.live.decoder import DecodeService
 from stenod.live.llm import BREAK_AFTER, MAX_BODY, LlmCleaner
 from stenod.live.pipeline import LivePipeline
 from stenod.net.auth import Authority
-from stenod.server import DaemonState
+from stenod.server.state import DaemonState
 from stenod_bench.evaluation import word_error_rate
 from support.daemon import JFK, Daemon, collect, free_port, pcm, valid
 
@@ -320,9 +320,12 @@ def test_a_final_the_llm_does_not_improve_keeps_its_rule_text(outcome: str) -> N
     assert all(f.cleaned_by == "rules" and f.rules_text == "" for f in published if isinstance(f, Final))
 
 
-def test_with_no_llm_configured_there_is_no_stage() -> None:
+def test_with_no_llm_configured_the_stage_passes_events_straight_through() -> None:
     published: list[Event] = []
-    assert with_llm_cleanup(published.append, None) == published.append
+    stage = CleanupStage(None, published.append)
+    for event in _events():
+        stage(event)  # no event loop runs here: nothing may wait for one
+    assert published == _events() and stage.pending == 0
 
 
 def test_a_live_pipeline_s_finish_waits_for_the_llm() -> None:
@@ -337,7 +340,8 @@ def test_a_live_pipeline_s_finish_waits_for_the_llm() -> None:
     async def run() -> list[Event]:
         events: list[Event] = []
         service = DecodeService(FakeRecognizer([ScriptWord("hello", 0.6, 1.2)]))
-        live = LivePipeline(LoudIsSpeech(), service, PipelineConfig(partials=False), CleanupStage(clean, events.append))
+        live = LivePipeline(LoudIsSpeech(), service, PipelineConfig(partials=False), events.append,
+                            clean=clean)
         for at in range(0, len(audio), 800):
             live.feed(audio[at:at + 800])
             await asyncio.sleep(0.005)
@@ -351,11 +355,15 @@ def test_a_live_pipeline_s_finish_waits_for_the_llm() -> None:
     assert isinstance(events[-1], SpeechEnd)
 
 
+def _no_pipeline(*_args: Any, **_kwargs: Any) -> LivePipeline:
+    raise AssertionError("no stream is opened in this test")
+
+
 def test_a_reload_moves_the_microphone_and_new_streams_onto_the_new_llm_settings(chat) -> None:
     async def run() -> list[str]:
         published: list[Event] = []
         service = DecodeService(FakeRecognizer([]))
-        state = DaemonState(Config(), EventBus(), service, "tiny.en", "en", lambda publish: None, Authority("t" * 43))
+        state = DaemonState(Config(), Authority("t" * 43), EventBus(), service, "tiny.en", "en", _no_pipeline)
         state.mic = LivePipeline(LoudIsSpeech(), service, PipelineConfig(), published.append)
         steps = []
         for url in (chat.url, chat.url, ""):
@@ -404,8 +412,7 @@ def test_the_daemon_publishes_the_llm_s_finals_and_the_rule_text_when_it_stalls(
 
         config.write_text(re.sub(r'(?m)^model = ".*?"', 'model = "reloaded"', config.read_text()))
         daemon.proc.send_signal(signal.SIGHUP)
-        while "configuration reloaded" not in daemon.notify.recv(4096).decode():
-            pass
+        daemon.wait_for_notify("configuration reloaded")
         chat.reply = lambda request: (200, completion("Far too late."), 30.0)
         asked = len(chat.requests)
         events = _listen(daemon, jfk_audio)

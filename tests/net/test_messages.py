@@ -9,12 +9,12 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from stenod.net.flood import FloodLimit
 from stenod.net.messages import (
     CONTROL_MESSAGES,
     Audio,
     ClientError,
     End,
-    FloodLimit,
     decode_control,
     decode_events_query,
     decode_listen,
@@ -95,3 +95,9 @@ def test_the_flood_limit_allows_bursts_then_a_steady_rate() -> None:
     assert sum(limit.allow(0.0) for _ in range(100)) == 40 and limit.strikes == 60
     assert sum(limit.allow(1.0) for _ in range(100)) == 20  # a second later: 20 more
     assert sum(limit.allow(100.0) for _ in range(100)) == 40  # never more than the burst
+
+
+def test_a_connection_that_keeps_flooding_is_exhausted_past_its_strikes() -> None:
+    limit = FloodLimit(rate=1.0, burst=1, max_strikes=3)
+    verdicts = [limit.allow(0.0) for _ in range(5)]
+    assert verdicts == [True, False, False, False, False] and limit.strikes == 4 and limit.exhausted

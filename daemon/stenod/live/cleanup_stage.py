@@ -13,15 +13,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from stenod.core.events import Event, Final
-from stenod.live.llm import LlmCleaner
 
 log = logging.getLogger("stenod.live.llm")
 Clean = Callable[[str], Awaitable[tuple[str, str]]]  # text -> (text, "llm" or "rules"), as LlmCleaner.clean
-
-
-def with_llm_cleanup(publish: Callable[[Event], None], cleaner: LlmCleaner | None) -> Callable[[Event], None]:
-    """``publish`` behind a ``CleanupStage`` for ``cleaner``; ``publish`` itself when there is none (no cost)."""
-    return publish if cleaner is None else CleanupStage(cleaner.clean, publish)
 
 
 class CleanupStage:

@@ -1,4 +1,9 @@
-"""A core pipeline run inside the daemon's event loop, its decodes on the shared engine thread."""
+"""A core pipeline run inside the daemon's event loop, its decodes on the shared engine thread.
+
+Create a :class:`LivePipeline` per stream; call :meth:`~LivePipeline.feed` with each 16 kHz block as it
+arrives, :meth:`~LivePipeline.finish` at the end of the stream (it waits for the last final), or
+:meth:`~LivePipeline.close` when the stream's client leaves (no further decodes are started for it).
+"""
 
 from __future__ import annotations
 
@@ -7,24 +12,29 @@ from collections.abc import Callable
 
 import numpy as np
 
+from stenod.core import SAMPLE_RATE
 from stenod.core.clock import Clock, MonotonicClock
 from stenod.core.events import Event
 from stenod.core.pipeline import Pipeline, PipelineConfig
 from stenod.core.requests import DecodeRequest
 from stenod.core.vad import FrameClassifier
-from stenod.live.cleanup_stage import CleanupStage
+from stenod.live.cleanup_stage import Clean, CleanupStage
 from stenod.live.decoder import DecodeService
 
 
 class LivePipeline:
-    """A core pipeline fed from the event loop; its events go to ``publish`` in order."""
+    """A core pipeline fed from the event loop; its events go to ``publish`` in order.
+
+    With ``clean`` (an LLM clean-up, :meth:`stenod.live.llm.LlmCleaner.clean`), each final's text is offered to
+    it on the way out, later events waiting for it; :meth:`set_clean` swaps it for a reloaded configuration.
+    """
 
     def __init__(self, classifier: FrameClassifier, decoder: DecodeService, config: PipelineConfig,
-                 publish: Callable[[Event], None], clock: Clock | None = None) -> None:
+                 publish: Callable[[Event], None], clock: Clock | None = None, clean: Clean | None = None) -> None:
         self.clock = clock or MonotonicClock()
         self.pipeline = Pipeline(classifier, self.clock, config)
         self.decoder = decoder
-        self.publish = publish
+        self.publish = CleanupStage(clean, publish)
         self.audio_seconds = 0.0
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
@@ -39,9 +49,13 @@ class LivePipeline:
     def feed(self, samples: np.ndarray) -> None:
         if self._closed:
             return
-        self.audio_seconds += len(samples) / 16000
+        self.audio_seconds += len(samples) / SAMPLE_RATE
         self._emit(self.pipeline.push_audio(samples))
         self._pump()
+
+    def set_clean(self, clean: Clean | None) -> None:
+        """Offer the finals from now on to ``clean`` (None: publish the rule-based text)."""
+        self.publish.clean = clean
 
     def status(self, state: str, message: str = "") -> None:
         self.publish(self.pipeline.status(state, message))
@@ -56,14 +70,13 @@ class LivePipeline:
         return self.pipeline.degraded
 
     async def finish(self) -> None:
-        """Close the open utterance and wait until its final is out (through ``publish``'s LLM stage, if any)."""
+        """Close the open utterance and wait until its final is out (through the LLM clean-up, if any)."""
         self._emit(self.pipeline.flush())
         self._pump()
         while (not self.pipeline.idle and not self._closed) or self._task is not None:
             self._idle.clear()
             await self._idle.wait()
-        if isinstance(self.publish, CleanupStage):
-            await self.publish.drain()
+        await self.publish.drain()
 
     @property
     def lag(self) -> float:
@@ -71,7 +84,7 @@ class LivePipeline:
         request = self.pipeline.in_flight
         if request is None:
             return 0.0
-        return max(0.0, (self.pipeline.received - request.offset - len(request.audio)) / 16000)
+        return max(0.0, (self.pipeline.received - request.offset - len(request.audio)) / SAMPLE_RATE)
 
     def _emit(self, events: list[Event]) -> None:
         for event in events:

@@ -55,6 +55,7 @@ class HttpResponse:
 
 
 App = Callable[[HttpRequest], Awaitable[HttpResponse]]
+Check = Callable[[HttpRequest], Awaitable[HttpResponse | None]]  # an answer refuses the request before its body
 
 
 class RequestTooLarge(Exception):
@@ -112,7 +113,7 @@ async def _send(conn: h11.Connection, writer: asyncio.StreamWriter, response: Ht
 
 
 async def serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, app: App, max_body: int,
-                    error: Callable[[int, str], HttpResponse], check: App | None = None) -> None:
+                    error: Callable[[int, str], HttpResponse], check: Check | None = None) -> None:
     """Read one request, answer it with ``app`` (or with ``error(status, message)``) and close.
 
     ``check`` sees the request with an empty body first; an answer from it is sent before the body is read
@@ -139,7 +140,7 @@ async def serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
 
 
 async def _answer(conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, app: App,
-                  max_body: int, error: Callable[[int, str], HttpResponse], check: App | None) -> HttpResponse:
+                  max_body: int, error: Callable[[int, str], HttpResponse], check: Check | None) -> HttpResponse:
     try:
         async with asyncio.timeout(REQUEST_TIMEOUT_S):
             head = await _read_head(conn, reader)

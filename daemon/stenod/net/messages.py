@@ -1,4 +1,4 @@
-"""What clients send: the decoders of every client message and query, and a flood limit.
+"""What clients send: the decoders of every client message and query.
 
 Each decoder takes whatever arrived (text, bytes, query values) and either returns the message or raises
 ``ClientError`` with the protocol's error ``code`` and a reason to show. Nothing else escapes, whatever
@@ -110,28 +110,3 @@ def decode_listen_query(query: dict[str, list[str]]) -> int:
     if not (rate.isascii() and rate.isdigit() and len(rate) <= 6 and MIN_RATE <= int(rate) <= MAX_RATE):
         raise ClientError("bad_query", f"rate must be a sample rate between {MIN_RATE} and {MAX_RATE}")
     return int(rate)
-
-
-class FloodLimit:
-    """A token bucket per connection: ``rate`` messages a second, bursts of ``burst``.
-
-    ``allow(now)`` says whether a message may be acted on; ``strikes`` counts the ones that were not, so
-    a connection that keeps flooding can be closed.
-    """
-
-    def __init__(self, rate: float = 20.0, burst: int = 40) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.tokens = float(burst)
-        self.last: float | None = None
-        self.strikes = 0
-
-    def allow(self, now: float) -> bool:
-        if self.last is not None:
-            self.tokens = min(self.burst, self.tokens + max(0.0, now - self.last) * self.rate)
-        self.last = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        self.strikes += 1
-        return False

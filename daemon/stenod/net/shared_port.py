@@ -8,7 +8,7 @@ before websockets sees it. A connection that sends no full method within a few s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
@@ -16,7 +16,7 @@ from websockets.asyncio.server import ServerConnection
 OTHER_METHODS = (b"POST", b"PUT", b"PATCH", b"DELETE", b"OPTIONS", b"HEAD")
 FIRST_LINE_TIMEOUT_S = 10.0
 
-StreamHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+StreamHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Coroutine[Any, Any, None]]
 
 
 def switching_connection(http: StreamHandler) -> type[ServerConnection]:
@@ -32,7 +32,7 @@ def switching_connection(http: StreamHandler) -> type[ServerConnection]:
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             self._pending = transport
             _deciding.add(transport)
-            self._timer = asyncio.get_running_loop().call_later(FIRST_LINE_TIMEOUT_S, transport.abort)
+            self._timer = asyncio.get_running_loop().call_later(FIRST_LINE_TIMEOUT_S, _abort, transport)
 
         def data_received(self, data: bytes) -> None:
             if self._head is None:
@@ -54,12 +54,12 @@ def switching_connection(http: StreamHandler) -> type[ServerConnection]:
                 super().connection_made(transport)
                 super().data_received(head)
 
-        def eof_received(self) -> bool | None:
+        def eof_received(self) -> None:
             if self._head is not None:
                 if self._pending is not None:
                     self._pending.close()
-                return None
-            return super().eof_received()
+                return
+            super().eof_received()
 
         def connection_lost(self, exc: Exception | None) -> None:
             if self._head is not None:  # gone before it said anything: nothing was started for it
@@ -94,8 +94,16 @@ _deciding: set[asyncio.BaseTransport] = set()
 async def stop_http() -> None:
     """Cancel the HTTP requests in progress and drop connections that have not said what they are."""
     for transport in list(_deciding):
-        transport.abort()
+        _abort(transport)
     tasks = list(_running)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _abort(transport: asyncio.BaseTransport) -> None:
+    """Drop a connection at once (every transport a server hands out can; the base type does not say so)."""
+    if isinstance(transport, asyncio.WriteTransport):
+        transport.abort()
+    else:
+        transport.close()

@@ -16,23 +16,21 @@ import binascii
 import json
 import secrets
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import soxr
 from websockets.asyncio.server import ServerConnection
 
+from stenod.audio.pcm import PcmStream
 from stenod.core.events import Event, Final, Partial, SpeechEnd, SpeechStart
 from stenod.engine.languages import supported
+from stenod.live.factory import NewPipeline
 from stenod.live.pipeline import LivePipeline
-from stenod.net.messages import ClientError, FloodLimit, json_object
+from stenod.net.flood import FloodLimit
+from stenod.net.messages import ClientError, json_object
 from stenod.net.outbox import Outbox, shut_out
 
-NewPipeline = Callable[..., LivePipeline]
 RATES = (8000, 48000)
-FLOOD_STRIKES = 200
 
 
 @dataclass
@@ -62,9 +60,7 @@ class RealtimeSession:
         self.previous_item: str | None = None
         self.generation = 0
         self.live = self._pipeline()
-        self.resampler: soxr.ResampleStream | None = None
-        self.odd_byte = b""
-        self._restart_audio(self.rate, flush=False)
+        self.pcm = PcmStream(self.rate)
         self.heard = False  # audio arrived since the last commit
 
     def _pipeline(self) -> LivePipeline:
@@ -98,6 +94,7 @@ class RealtimeSession:
     def _on_event(self, generation: int, event: Event) -> None:
         if generation != self.generation:
             return  # audio the client cleared
+        item: _Item | None
         if isinstance(event, SpeechStart):
             item = _Item("item_" + secrets.token_hex(8))
             self.items[event.utterance_id] = item
@@ -159,7 +156,7 @@ class RealtimeSession:
                 except ClientError as exc:
                     if complaints.allow(time.monotonic()):
                         self._error(str(exc), exc.code)
-                    elif complaints.strikes > FLOOD_STRIKES:
+                    elif complaints.exhausted:
                         await shut_out(self.connection, "too many bad messages")
                         break
         finally:
@@ -200,24 +197,22 @@ class RealtimeSession:
         if not isinstance(audio, str):
             raise ClientError("invalid_value", "input_audio_buffer.append needs 'audio': base64 PCM16")
         try:
-            pcm = self.odd_byte + base64.b64decode(audio, validate=True)
+            pcm = base64.b64decode(audio, validate=True)
         except (binascii.Error, ValueError):
             raise ClientError("invalid_value", "'audio' is not valid base64") from None
-        usable = len(pcm) - len(pcm) % 2
-        self.odd_byte = pcm[usable:]
-        self.heard = self.heard or usable > 0
-        samples = np.frombuffer(pcm[:usable], dtype="<i2").astype(np.float32) / 32768.0
-        if self.resampler is not None:
-            samples = self.resampler.resample_chunk(samples)
+        frames = self.pcm.frames
+        samples = self.pcm.feed_pcm16(pcm)
+        self.heard = self.heard or self.pcm.frames > frames
         self.live.feed(samples)
 
     def _restart_audio(self, rate: int, flush: bool) -> None:
         """Take audio at ``rate`` from now on; ``flush`` feeds what the old resampler still holds first."""
-        if flush and self.resampler is not None:
-            self.live.feed(self.resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+        if flush:
+            tail = self.pcm.finish()
+            if tail.size:
+                self.live.feed(tail)
         self.rate = rate
-        self.resampler = soxr.ResampleStream(rate, 16000, 1, dtype="float32") if rate != 16000 else None
-        self.odd_byte = b""
+        self.pcm = PcmStream(rate)
 
     def _update(self, session: Any, legacy: bool, event_id: str | None) -> None:
         """Check the whole update first, then apply it: a refused update changes nothing."""

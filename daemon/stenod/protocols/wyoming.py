@@ -17,20 +17,19 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import numpy as np
-import soxr
-
 from stenod import __version__
+from stenod.audio.pcm import PcmStream
+from stenod.core import SAMPLE_RATE
 from stenod.core.committed import Joiner
 from stenod.core.events import Event as StenodEvent
 from stenod.engine.languages import supported
 from stenod.errors import StenodError
+from stenod.live.factory import NewPipeline
 from stenod.live.pipeline import LivePipeline
 from stenod.net.messages import ClientError, json_object
 
@@ -123,14 +122,13 @@ class Session:
     """One connection: a ``transcribe`` at a time, each with its own pipeline."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 new_pipeline: Callable[[Callable[[StenodEvent], None]], LivePipeline],
+                 new_pipeline: NewPipeline,
                  models: list[tuple[str, list[str]]]) -> None:
         self.reader, self.writer = reader, writer
         self.new_pipeline = new_pipeline
         self.models = models
         self.live: LivePipeline | None = None
-        self.resampler: soxr.ResampleStream | None = None
-        self.format = (16000, 2, 1)
+        self.pcm = PcmStream(SAMPLE_RATE)
         self.joiner = Joiner(live=True)
         self.text = ""
         self.language: str | None = None
@@ -198,31 +196,23 @@ class Session:
             await self.send("error", {"text": "audio must be 16-bit PCM, 8000-192000 Hz, 1-8 channels",
                                       "code": "bad_audio"})
             return
-        self.format = (rate, width, channels)
-        self.resampler = soxr.ResampleStream(rate, 16000, 1, dtype="float32") if rate != 16000 else None
+        self.pcm = PcmStream(rate, channels)
         self.joiner, self.text = Joiner(live=True), ""
         self.live = self.new_pipeline(self._on_event, language=self.language)
         self.started = True
         await self.send("transcript-start", {"language": self.language} if self.language else None)
 
     def _feed(self, frame: Frame) -> None:
-        if self.live is None:
-            return
-        channels = self.format[2]
-        usable = len(frame.payload) - len(frame.payload) % (2 * channels)
-        samples = np.frombuffer(frame.payload[:usable], dtype="<i2").astype(np.float32) / 32768.0
-        if channels > 1:
-            samples = samples.reshape(-1, channels).mean(axis=1)
-        if self.resampler is not None:
-            samples = self.resampler.resample_chunk(samples)
-        self.live.feed(samples)
+        if self.live is not None:
+            self.live.feed(self.pcm.feed_pcm16(frame.payload))
 
     async def _stop(self) -> None:
         if self.live is None:
             await self.send("transcript", {"text": ""})
             return
-        if self.resampler is not None:
-            self.live.feed(self.resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+        tail = self.pcm.finish()
+        if tail.size:
+            self.live.feed(tail)
         await self.live.finish()
         await self.send("transcript-stop")
         self.started = False
@@ -233,7 +223,7 @@ class Session:
         self.live = None
 
 
-async def start_wyoming(uri: str, new_pipeline: Callable[[Callable[[StenodEvent], None]], LivePipeline],
+async def start_wyoming(uri: str, new_pipeline: NewPipeline,
                         models: list[tuple[str, list[str]]], allow_remote: bool = False) -> asyncio.Server:
     """Serve Wyoming on ``tcp://HOST:PORT`` or ``unix:///PATH``."""
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

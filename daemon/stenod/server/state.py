@@ -1,0 +1,104 @@
+"""What the daemon's endpoints share: the configuration, the bus, the engine, the microphone's pipeline and state.
+
+``state`` is what ``hello``, ``status`` events and ``/health`` report: ``starting``, ``listening``, ``paused``,
+``no_microphone`` (serving, waiting for an input device to appear), ``device_lost`` (the device stopped
+delivering; waiting for it to come back), and, in ``/health`` only, ``degraded`` (listening, but decoding
+slower than speech).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from stenod import __version__
+from stenod.config import Config
+from stenod.core import SAMPLE_RATE
+from stenod.core.events import PROTOCOL_VERSION, Hello
+from stenod.live.bus import EventBus
+from stenod.live.decoder import DecodeService
+from stenod.live.factory import NewPipeline
+from stenod.live.llm import LlmCleaner
+from stenod.live.pipeline import LivePipeline
+from stenod.net.auth import Authority
+from stenod.protocols.openai_rest import Transcriptions
+
+
+@dataclass
+class Counters:
+    """Open streams and sessions, and where to read the microphone's lost blocks."""
+
+    started: float = field(default_factory=time.monotonic)
+    listen_streams: int = 0
+    realtime_sessions: int = 0
+    overflows: Callable[[], int] = lambda: 0  # audio blocks the microphone lost so far
+
+
+class DaemonState:
+    """The daemon's shared record. Build it once the model is loaded, then set ``mic`` and ``state``."""
+
+    def __init__(self, config: Config, authority: Authority, bus: EventBus, decoder: DecodeService, model: str,
+                 language: str, new_pipeline: NewPipeline) -> None:
+        self.config = config
+        self.authority = authority
+        self.bus = bus
+        self.decoder = decoder
+        self.model = model
+        self.language = language
+        self.new_pipeline = new_pipeline
+        self.mic: LivePipeline | None = None  # the microphone's pipeline, publishing to the bus
+        self.llm_cleaner: LlmCleaner | None = None  # the LLM clean-up of finals ([llm]), for the mic and /v1/listen
+        self.paused = False
+        self.state = "starting"
+        self.languages: set[str] | None = None  # what a session may ask for; None: English only
+        self.transcriptions: Transcriptions | None = None  # POST /v1/audio/transcriptions, once the model is loaded
+        self.stream = secrets.token_hex(6)  # names the microphone stream; a restarted daemon has a new one
+        self.counters = Counters()
+
+    def set_state(self, state: str, message: str = "") -> None:
+        """Report a new state to the subscribers (a ``status`` event) unless it is the current one."""
+        if state != self.state:
+            self.state = state
+            if self.mic is not None:
+                self.mic.status(state, message)
+
+    def set_paused(self, paused: bool) -> None:
+        if paused == self.paused:
+            return
+        self.paused = paused
+        if self.state not in ("listening", "paused"):
+            return  # no microphone to pause: the choice applies once one is there
+        if paused and self.mic is not None:
+            self.mic.end_utterance()  # what was said before the pause gets its final
+        self.set_state("paused" if paused else "listening")
+
+    def control(self, kind: str) -> None:
+        """A subscriber's ``pause``, ``resume`` or ``toggle``."""
+        self.set_paused(not self.paused if kind == "toggle" else kind == "pause")
+
+    @property
+    def listening_state(self) -> str:
+        """The state of a microphone that delivers: ``paused`` or ``listening``."""
+        return "paused" if self.paused else "listening"
+
+    def health(self) -> dict[str, Any]:
+        degraded = self.state == "listening" and self.mic is not None and self.mic.degraded
+        return {"state": "degraded" if degraded else self.state, "model": self.model,
+                "uptime_s": round(time.monotonic() - self.counters.started, 1),
+                "subscribers": len(self.bus.subscribers), "lag_s": round(self.lag, 3),
+                "version": __version__, "protocol": PROTOCOL_VERSION}
+
+    @property
+    def lag(self) -> float:
+        return self.mic.lag if self.mic else 0.0
+
+    def hello(self, sample_rate: int = SAMPLE_RATE, stream: str = "") -> Hello:
+        """The first message of a connection: where the stream is, and what serves it."""
+        audio_ms = int(self.mic.audio_seconds * 1000) if self.mic else 0
+        emitted = self.mic.clock.now() if self.mic else 0.0
+        return Hello(seq=self.bus.last_seq, emitted_at=emitted, audio_ms=audio_ms, protocol=PROTOCOL_VERSION,
+                     server=f"stenod {__version__}", model=self.model, language=self.language,
+                     sample_rate=sample_rate, state=self.state, stream=stream or self.stream)
