@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from stenod.errors import StenodError
+from stenod.net.addresses import is_loopback
 from stenod.paths import config_path
 
 
@@ -185,13 +186,10 @@ def load(path: Path | None = None, overrides: dict[str, dict[str, Any]] | None =
     return config
 
 
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
-
-
 def check_exposure(config: Config) -> None:
     """TCP listens on loopback only, unless ``server.allow_remote`` says otherwise."""
     host = config.host_port[0]
-    if host not in LOOPBACK and not host.startswith("127.") and not config.server.allow_remote:
+    if not is_loopback(host) and not config.server.allow_remote:
         raise ConfigError(f"server.listen: {config.server.listen} can be reached from other hosts; set "
                           "server.allow_remote = true to open it (every client then needs the token; see "
                           "docs/security.md), or listen on 127.0.0.1")

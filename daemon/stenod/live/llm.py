@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 import h11
 
 from stenod import __version__
-from stenod.config import LOOPBACK, LlmConfig
+from stenod.config import LlmConfig
+from stenod.net.addresses import is_loopback
 
 log = logging.getLogger("stenod.live.llm")
 MAX_BODY = 256 << 10  # bytes of response body read at most
@@ -122,7 +123,7 @@ def llm_cleaner_for(config: LlmConfig) -> LlmCleaner | None:
     if not config.url:
         return None
     host = urlsplit(config.url).hostname or ""
-    if host not in LOOPBACK and not host.startswith("127."):
+    if not is_loopback(host):
         log.warning("LLM clean-up: every final's text is sent to %s, off this machine", config.url)
     return LlmCleaner(config)
 

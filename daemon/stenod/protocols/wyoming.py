@@ -31,6 +31,7 @@ from stenod.engine.languages import supported
 from stenod.errors import StenodError
 from stenod.live.factory import NewPipeline
 from stenod.live.pipeline import LivePipeline
+from stenod.net.addresses import is_loopback
 from stenod.net.messages import ClientError, json_object
 
 log = logging.getLogger("stenod.protocols.wyoming")
@@ -241,7 +242,7 @@ async def start_wyoming(uri: str, new_pipeline: NewPipeline,
     try:
         if parts.scheme == "tcp":
             host, port = parts.hostname or "127.0.0.1", parts.port or 10300
-            if host not in ("127.0.0.1", "localhost", "::1") and not allow_remote:
+            if not is_loopback(host) and not allow_remote:
                 raise StenodError(f"--wyoming {uri} can be reached from other hosts: set server.allow_remote = "
                                   "true to open it (Wyoming has no authentication; see docs/security.md)")
             return await asyncio.start_server(serve, host, port, limit=MAX_HEADER)
