@@ -126,7 +126,8 @@ def _percentiles(values: list[float]) -> str:
     return f"p50 {statistics.median(ordered) * 1000:6.0f} ms   p90 {p90 * 1000:6.0f} ms   (n={len(ordered)})"
 
 
-def _session(env: dict[str, str], folder: Path, wav: Path) -> dict[str, list[float]]:
+def _session(env: dict[str, str], folder: Path, wav: Path) -> tuple[dict[str, list[float]], list[str]]:
+    """Latencies in seconds from a subscriber's receipt of each final to each client showing it, and the finals."""
     from playwright.sync_api import sync_playwright
     from websockets.sync.client import connect
 
@@ -193,9 +194,7 @@ def _session(env: dict[str, str], folder: Path, wav: Path) -> dict[str, list[flo
             line = text.replace("\n", " ").strip()
             if line in tail_times:
                 out["stenod tail --finals"].append(tail_times[line] - at)
-        out["finals"] = [float(len(finals))]
-        out["texts"] = [t for _, t in finals]  # type: ignore[list-item]
-        return out
+        return out, [t for _, t in finals]
     finally:
         for proc in procs:
             proc.terminate()
@@ -275,14 +274,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         env = {**env, "DISPLAY": display, "XDG_CONFIG_HOME": str(folder / "config")}
         env.pop("WAYLAND_DISPLAY", None)
         try:
-            results = _session(env, folder, wav)
-            texts = results.pop("texts")  # type: ignore[assignment]
-            finals = int(results.pop("finals")[0])
-            typing = _backends(env, folder, texts, args.rounds)  # type: ignore[arg-type]
+            results, texts = _session(env, folder, wav)
+            typing = _backends(env, folder, texts, args.rounds)
         finally:
             xvfb.terminate()
             pulse.terminate()
-    print(f"\n{args.session}: {finals} finals, from a WebSocket subscriber receiving each final to the text shown")
+    print(f"\n{args.session}: {len(texts)} finals, from a WebSocket subscriber receiving each final to the text shown")
     for name, values in results.items():
         print(f"  {name:<32} {_percentiles(values)}")
     print(f"\ntyping the same {len(texts)} finals into the window, {args.rounds} rounds, alternating "

@@ -10,6 +10,7 @@ and the ratios of stenod to faster-whisper at the same precision.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -126,7 +127,7 @@ def worker(name: str, threads: int, limit: int | None) -> dict:
         short = pad_or_trim(mel, seconds * 100)
         try:
             engine.encode(short)
-            out[f"encoder_{seconds}s_ms"] = _best_ms(lambda s=short: engine.encode(s))
+            out[f"encoder_{seconds}s_ms"] = _best_ms(functools.partial(engine.encode, short))
         except Exception:  # CTranslate2 accepts only 3000-frame windows
             out[f"encoder_{seconds}s_ms"] = None
     out["per_token_ms"], out["tokens"] = _per_token_ms(engine, encoded)
@@ -183,8 +184,9 @@ def report(results: dict[str, list[dict]], threads: int) -> str:
             a, b = _summarise(results[ours], key), _summarise(results[theirs], key)
             if a and b:
                 parts.append(f"{label} {a[1] / b[1]:.2f}")
-        speedup = _summarise(results[theirs], "rtf")[1] / _summarise(results[ours], "rtf")[1]  # type: ignore[index]
-        lines.append(f"  {ours} vs {theirs}: " + ", ".join(parts) + f"  → {speedup:.2f}x faster in RTF")
+        ours_rtf, theirs_rtf = _summarise(results[ours], "rtf"), _summarise(results[theirs], "rtf")
+        speedup = f"  → {theirs_rtf[1] / ours_rtf[1]:.2f}x faster in RTF" if ours_rtf and theirs_rtf else ""
+        lines.append(f"  {ours} vs {theirs}: " + ", ".join(parts) + speedup)
     return "\n".join(lines)
 
 

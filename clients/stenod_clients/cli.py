@@ -66,7 +66,7 @@ def cmd_captions(args: argparse.Namespace) -> int:
     return overlay_main(args)
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("tail", help="print the daemon's events (readable, --json lines, or --finals text)")
     style = p.add_mutually_exclusive_group()
     style.add_argument("--json", action="store_true", help="every event as a JSON line")

@@ -81,8 +81,13 @@ def apply_replacements(text: str, replacements: Mapping[str, str]) -> str:
     """User replacements: whole words or phrases, case-insensitive, longest first."""
     for source in sorted(replacements, key=len, reverse=True):
         pattern = re.compile(r"(?<![\w'])" + re.escape(source) + r"(?![\w'])", re.IGNORECASE)
-        text = pattern.sub(lambda _m, s=source: replacements[s], text)
+        text = pattern.sub(_constant(replacements[source]), text)
     return text
+
+
+def _constant(value: str) -> Callable[[re.Match[str]], str]:
+    """A ``re.sub`` replacement that inserts ``value`` as it is (no backslash or group references)."""
+    return lambda _match: value
 
 
 def fix_spacing(text: str) -> str:

@@ -41,9 +41,9 @@ class Joiner:
             return ""
         if event.utterance_id != self.utterance:
             self.utterance, self.typed, self.follows_rules = event.utterance_id, "", False
-        from_rules = (isinstance(event, Final) and self.follows_rules and event.cleaned_by == "llm"
-                      and bool(event.rules_text))
-        if from_rules:
+        from_rules = False
+        if isinstance(event, Final) and self.follows_rules and event.cleaned_by == "llm" and event.rules_text:
+            from_rules = True
             target = event.rules_text  # what was typed is a prefix of it, not of the LLM's text
         done = len(self.typed)
         if not target.startswith(self.typed):

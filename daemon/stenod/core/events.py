@@ -90,7 +90,9 @@ class Event:
                     raise ProtocolError("'words' must be a list")
                 values["words"] = tuple(WordInfo.from_dict(w) for w in raw)
             elif f.name in data or f.default is MISSING:
-                values[f.name] = _get(data, f.name, _FIELD_TYPES[f.type])
+                # annotations are strings here (``from __future__ import annotations``); a class names itself
+                annotation = f.type if isinstance(f.type, str) else f.type.__name__
+                values[f.name] = _get(data, f.name, _FIELD_TYPES[annotation])
         return cls(**values)
 
 
@@ -188,4 +190,6 @@ def _get(data: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
     if isinstance(value, bool) or not isinstance(value, kind):
         expected = kind.__name__ if isinstance(kind, type) else "number"
         raise ProtocolError(f"field {name!r} must be {expected}, got {type(value).__name__}")
-    return float(value) if kind == (int, float) else value
+    if kind == (int, float) and isinstance(value, int | float):
+        return float(value)
+    return value

@@ -27,7 +27,17 @@ from stenod.core.clock import Clock
 from stenod.core.events import Error, Event, Final, Partial, SpeechEnd, SpeechStart, Status, WordInfo
 from stenod.core.guards import GuardConfig, compression_ratio, rejection, repeated_tail
 from stenod.core.requests import DecodeRequest, DecodeResponse, HypWord
-from stenod.core.vad import SAMPLE_RATE, FrameClassifier, Segmenter, VadConfig, VadEnd, VadPause, VadResume, VadStart
+from stenod.core.vad import (
+    SAMPLE_RATE,
+    FrameClassifier,
+    Segmenter,
+    VadConfig,
+    VadEnd,
+    VadEvent,
+    VadPause,
+    VadResume,
+    VadStart,
+)
 
 KEEP_BEHIND_S = 2.0  # audio kept behind the newest sample while no utterance is open (pre-roll and onset)
 
@@ -188,7 +198,7 @@ class Pipeline:
         self._seq += 1
         return cls(seq=self._seq, emitted_at=self.clock.now(), audio_ms=_ms(self.received), **fields)
 
-    def _vad(self, vad_events: list) -> list[Event]:
+    def _vad(self, vad_events: list[VadEvent]) -> list[Event]:
         events: list[Event] = []
         for ev in vad_events:
             if isinstance(ev, VadStart):

@@ -29,7 +29,8 @@ def median_filter(x: np.ndarray, width: int) -> np.ndarray:
     pad = width // 2
     padded = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(pad, pad)], mode="reflect")
     windows = np.lib.stride_tricks.sliding_window_view(padded, width, axis=-1)
-    return np.median(windows, axis=-1).astype(x.dtype)
+    median: np.ndarray = np.median(windows, axis=-1)
+    return median.astype(x.dtype)
 
 
 def dtw(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import onnx
 
@@ -40,7 +41,7 @@ class Converted:
     """A converted model in the cache."""
 
     directory: Path
-    manifest: dict
+    manifest: dict[str, Any]
 
     @property
     def dims(self) -> Dims:
@@ -74,17 +75,17 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _file_entry(path: Path) -> dict:
+def _file_entry(path: Path) -> dict[str, Any]:
     return {"size": path.stat().st_size, "sha256": _sha256(path)}
 
 
-def _write_manifest(directory: Path, manifest: dict) -> None:
+def _write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
     tmp = directory / f".{MANIFEST}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(manifest, indent=1))
     os.replace(tmp, directory / MANIFEST)
 
 
-def read_manifest(directory: Path) -> dict | None:
+def read_manifest(directory: Path) -> dict[str, Any] | None:
     try:
         manifest = json.loads((directory / MANIFEST).read_text())
     except (OSError, ValueError):
@@ -111,12 +112,12 @@ def _locked(directory: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _alignment_heads(config: dict) -> list[list[int]]:
+def _alignment_heads(config: dict[str, Any]) -> list[list[int]]:
     heads = config.get("alignment_heads") or []
     return [[int(a), int(b)] for a, b in heads]
 
 
-def _load_config(files: ModelFiles) -> dict:
+def _load_config(files: ModelFiles) -> dict[str, Any]:
     if files.config is None:
         return {}
     try:

@@ -61,10 +61,10 @@ class _Stream:
         return self.read(1)[0]
 
     def u16(self) -> int:
-        return struct.unpack("<H", self.read(2))[0]
+        return int.from_bytes(self.read(2), "little")
 
     def u32(self) -> int:
-        return struct.unpack("<I", self.read(4))[0]
+        return int.from_bytes(self.read(4), "little")
 
     def string(self) -> str:
         n = self.u16()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import onnx
@@ -42,13 +43,13 @@ class GraphBuilder:
         return name
 
     def const(self, value: float | int | Sequence[int], dtype: type = np.int64) -> str:
-        array = np.array(value, dtype=dtype)
+        array: np.ndarray = np.array(value, dtype=dtype)
         key = (array.dtype.str, array.tobytes(), array.shape)
         if key not in self._consts:
             self._consts[key] = self.weight(array, "c")
         return self._consts[key]
 
-    def op(self, op_type: str, inputs: Sequence[str], **attrs: object) -> str:
+    def op(self, op_type: str, inputs: Sequence[str], **attrs: Any) -> str:
         out = self.fresh(op_type.lower())
         self.nodes.append(helper.make_node(op_type, list(inputs), [out], **attrs))
         return out

@@ -14,7 +14,7 @@ N_FRAMES = CHUNK_SECONDS * SAMPLE_RATE // HOP_LENGTH  # 3000 frames in a 30 s wi
 FRAMES_PER_SECOND = SAMPLE_RATE // HOP_LENGTH  # 100
 
 
-def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+def _hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
     """Slaney mel scale: linear below 1 kHz, logarithmic above."""
     hz = np.asarray(hz, dtype=np.float64)
     f_sp = 200.0 / 3
@@ -81,7 +81,7 @@ def log_mel(audio: np.ndarray, n_mels: int = 80, padding: int = HOP_LENGTH) -> n
         part = frames[at:min(at + CHUNK_FRAMES, n_frames - 1)]
         spectrum = np.fft.rfft(part * window, axis=-1).astype(np.complex64)
         mel[:, at:at + len(part)] = filters @ (np.abs(spectrum) ** 2).T  # the last frame is dropped
-    logspec = np.log10(np.maximum(mel, 1e-10))
+    logspec: np.ndarray = np.log10(np.maximum(mel, 1e-10))
     logspec = np.maximum(logspec, logspec.max() - 8.0)
     return ((logspec + 4.0) / 4.0).astype(np.float32)
 

@@ -66,8 +66,9 @@ class ModelFiles:
             known = json.loads(memo.read_text())
         except (OSError, ValueError):
             known = {}
-        if isinstance(known, dict) and isinstance(known.get(key), str):
-            return known[key]
+        remembered = known.get(key) if isinstance(known, dict) else None
+        if isinstance(remembered, str):
+            return remembered
         digest = hashlib.sha256()
         for chunk in self.open_weights():
             digest.update(chunk)

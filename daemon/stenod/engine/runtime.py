@@ -89,8 +89,9 @@ class Runtime:
 
     def encoder_output(self, mel: np.ndarray) -> np.ndarray:
         """The encoder's final hidden states ``[F/2, D]`` (for verification)."""
-        return self.encoder.run(["enc_out"], {"mel": np.ascontiguousarray(mel[None] if mel.ndim == 2 else mel,
-                                                                            dtype=np.float32)})[0]
+        hidden: np.ndarray = self.encoder.run(["enc_out"], {"mel": np.ascontiguousarray(
+            mel[None] if mel.ndim == 2 else mel, dtype=np.float32)})[0]
+        return hidden
 
     def step(self, state: DecoderState, tokens: list[int], want_alignment: bool = False
              ) -> tuple[np.ndarray, np.ndarray | None]:

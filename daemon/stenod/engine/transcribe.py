@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -199,7 +200,8 @@ def _timed_words(engine: WhisperEngine, encoded: DecoderState, sot: list[int], p
     return out_words, out_pieces
 
 
-def transcribe_options(language: str | None = None, word_timestamps: bool = False, **decoding: object
+def transcribe_options(language: str | None = None, word_timestamps: bool = False, **decoding: Any
                        ) -> TranscribeOptions:
+    """Options with ``decoding`` naming ``DecodingOptions`` fields (``dataclasses.replace`` checks the names)."""
     return TranscribeOptions(language=language, word_timestamps=word_timestamps,
-                             decoding=replace(DecodingOptions(), **decoding))  # type: ignore[arg-type]
+                             decoding=replace(DecodingOptions(), **decoding))
