@@ -6,10 +6,16 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from stenod import __version__
 from stenod.errors import StenodError
+
+if TYPE_CHECKING:
+    from stenod.config import Config
+
+    Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _format_time(seconds: float) -> str:
@@ -30,16 +36,17 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     for path, audio in audios:
         segments, info = transcribe(engine, audio, options)
         if args.json:
-            record = {"file": str(path), "language": info.language, "duration": round(info.duration, 3),
-                      "segments": []}
+            items: list[dict[str, Any]] = []
             for seg in segments:
-                item = {"start": seg.start, "end": seg.end, "text": seg.text.strip(),
-                        "avg_logprob": round(seg.avg_logprob, 4), "no_speech_prob": round(seg.no_speech_prob, 4)}
+                item: dict[str, Any] = {
+                    "start": seg.start, "end": seg.end, "text": seg.text.strip(),
+                    "avg_logprob": round(seg.avg_logprob, 4), "no_speech_prob": round(seg.no_speech_prob, 4)}
                 if seg.words is not None:
                     item["words"] = [{"word": w.word.strip(), "start": w.start, "end": w.end,
                                       "probability": round(w.probability, 4)} for w in seg.words]
-                record["segments"].append(item)
-            record["text"] = " ".join(s["text"] for s in record["segments"])
+                items.append(item)
+            record = {"file": str(path), "language": info.language, "duration": round(info.duration, 3),
+                      "segments": items, "text": " ".join(item["text"] for item in items)}
             print(json.dumps(record, ensure_ascii=False), flush=True)
             continue
         if len(audios) > 1:
@@ -121,6 +128,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     from stenod.audio.classifiers import make_classifier
     from stenod.audio.files import load_audio
     from stenod.core.cleanup import CleanupConfig
+    from stenod.core.events import Event
     from stenod.core.pipeline import PipelineConfig
     from stenod.engine.recognizer import WhisperRecognizer
     from stenod.engine.whisper import WhisperEngine
@@ -139,9 +147,10 @@ def cmd_stream(args: argparse.Namespace) -> int:
     config = PipelineConfig(language=args.language, partials=not args.no_partials,
                             cleanup=CleanupConfig(spoken_punctuation=args.spoken_punctuation,
                                                   replacements=replacements))
+    sink: Callable[[Event], None]
     if args.json:
-        def sink(event: object) -> None:
-            print(json.dumps(event.to_dict(), ensure_ascii=False), flush=True)  # type: ignore[attr-defined]
+        def sink(event: Event) -> None:
+            print(json.dumps(event.to_dict(), ensure_ascii=False), flush=True)
     else:
         sink = LiveView(sys.stdout)
     run = run_fast if args.fast else run_realtime
@@ -151,7 +160,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     return 0
 
 
-def _daemon_config(args: argparse.Namespace):
+def _daemon_config(args: argparse.Namespace) -> Config:
     from pathlib import Path
 
     from stenod.config import load
@@ -237,21 +246,36 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"stenod {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_transcribe(sub)
+    _add_models(sub)
+    _add_daemon_commands(sub)
+    _add_stream(sub)
 
-    def model_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--model", "-m", default=None, help="tiny.en (default), base, small, or a model directory")
-        p.add_argument("--precision", choices=["int8", "fp32"], default="int8")
-        p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: cores, max 4)")
+    from stenod_clients.cli import add_commands
 
+    add_commands(sub)
+    _add_bench(sub)
+    return parser
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", "-m", default=None, help="tiny.en (default), base, small, or a model directory")
+    p.add_argument("--precision", choices=["int8", "fp32"], default="int8")
+    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: cores, max 4)")
+
+
+def _add_transcribe(sub: Subcommands) -> None:
     p = sub.add_parser("transcribe", help="transcribe audio files")
     p.add_argument("files", nargs="+", help="WAV/FLAC/OGG files, any rate and channel count")
-    model_args(p)
+    _model_args(p)
     p.add_argument("--language", "-l", default=None, help="language code (default: detect; .en models: en)")
     p.add_argument("--json", action="store_true", help="one JSON object per file, with segments")
     p.add_argument("--word-timestamps", action="store_true", help="time every word")
     p.add_argument("--initial-prompt", default=None, help="text that conditions the first window")
     p.set_defaults(func=cmd_transcribe)
 
+
+def _add_models(sub: Subcommands) -> None:
     models = sub.add_parser("models", help="list, convert, verify or pull models").add_subparsers(
         dest="action", required=True)
     p = models.add_parser("list", help="models available and converted")
@@ -270,23 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.set_defaults(func=cmd_models_pull)
 
-    p = sub.add_parser("run", help="the dictation daemon: microphone → events on ws://127.0.0.1:7767/v1/events")
-    p.add_argument("--config", "-c", default=None, help="config file (default: $XDG_CONFIG_HOME/stenod/config.toml)")
-    p.add_argument("--device", "-d", default=None, help="input device: index or name substring (see stenod devices)")
-    p.add_argument("--listen", default=None, help="HOST:PORT for the WebSocket server (default 127.0.0.1:7767)")
-    p.add_argument("--wyoming", default=None, metavar="URI",
-                   help="also serve Wyoming (Home Assistant) on tcp://127.0.0.1:10300 or unix:///PATH")
-    p.add_argument("--no-unix-socket", action="store_true",
-                   help="do not listen on $XDG_RUNTIME_DIR/stenod/stenod.sock (local clients' default)")
-    p.add_argument("--model", "-m", default=None, help="tiny.en (default), base, small, or a model directory")
-    p.add_argument("--precision", choices=["int8", "fp32"], default=None)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--language", "-l", default=None)
-    p.add_argument("--vad", choices=["silero", "webrtc"], default=None)
-    p.add_argument("--no-mic", action="store_true", help="no microphone: serve remote audio on /v1/listen only")
-    p.add_argument("--input", default=None, help="play this audio file as the microphone, in real time")
-    p.set_defaults(func=cmd_run)
 
+def _add_daemon_commands(sub: Subcommands) -> None:
+    """run, install, token, devices and config: the daemon and its setup."""
+    _add_run(sub)
     p = sub.add_parser("install", help="install the systemd user unit and enable it")
     p.add_argument("--user", action="store_true", required=True, help="as a user service (the only kind)")
     p.add_argument("--no-enable", action="store_true", help="only write the unit files")
@@ -309,6 +320,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", "-c", default=None)
     p.set_defaults(func=cmd_config_show)
 
+
+def _add_run(sub: Subcommands) -> None:
+    p = sub.add_parser("run", help="the dictation daemon: microphone → events on ws://127.0.0.1:7767/v1/events")
+    p.add_argument("--config", "-c", default=None, help="config file (default: $XDG_CONFIG_HOME/stenod/config.toml)")
+    p.add_argument("--device", "-d", default=None, help="input device: index or name substring (see stenod devices)")
+    p.add_argument("--listen", default=None, help="HOST:PORT for the WebSocket server (default 127.0.0.1:7767)")
+    p.add_argument("--wyoming", default=None, metavar="URI",
+                   help="also serve Wyoming (Home Assistant) on tcp://127.0.0.1:10300 or unix:///PATH")
+    p.add_argument("--no-unix-socket", action="store_true",
+                   help="do not listen on $XDG_RUNTIME_DIR/stenod/stenod.sock (local clients' default)")
+    p.add_argument("--model", "-m", default=None, help="tiny.en (default), base, small, or a model directory")
+    p.add_argument("--precision", choices=["int8", "fp32"], default=None)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--language", "-l", default=None)
+    p.add_argument("--vad", choices=["silero", "webrtc"], default=None)
+    p.add_argument("--no-mic", action="store_true", help="no microphone: serve remote audio on /v1/listen only")
+    p.add_argument("--input", default=None, help="play this audio file as the microphone, in real time")
+    p.set_defaults(func=cmd_run)
+
+
+def _add_stream(sub: Subcommands) -> None:
     p = sub.add_parser("stream", help="run the live pipeline on an audio file, as if it were the microphone")
     p.add_argument("file", help="WAV/FLAC/OGG file")
     pace = p.add_mutually_exclusive_group()
@@ -316,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     pace.add_argument("--fast", action="store_true",
                       help="virtual clock: real-time latencies, computed as fast as the machine allows")
     p.add_argument("--json", action="store_true", help="events as JSON lines")
-    model_args(p)
+    _model_args(p)
     p.add_argument("--language", "-l", default=None, help="language code (default: detect; .en models: en)")
     p.add_argument("--vad", choices=["silero", "webrtc"], default="silero", help="voice-activity detector")
     p.add_argument("--no-partials", action="store_true", help="finals only")
@@ -325,10 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace a word or phrase in final text (repeatable; whole words, any case)")
     p.set_defaults(func=cmd_stream)
 
-    from stenod_clients.cli import add_commands
 
-    add_commands(sub)
-
+def _add_bench(sub: Subcommands) -> None:
     from stenod_bench import SUITES
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="suite", required=True)
@@ -336,7 +366,6 @@ def build_parser() -> argparse.ArgumentParser:
         p = bench.add_parser(name, help=summary, add_help=False)  # each benchmark parses its own options
         p.add_argument("bench_args", nargs=argparse.REMAINDER)
         p.set_defaults(func=cmd_bench)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
