@@ -53,6 +53,7 @@ install-user: deps-run install
 ## make test  — Debian packages, .venv with dev extras, lint, type check, the whole suite
 test: deps dev
 	$(BIN)/ruff check daemon clients tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q $(ARGS)
 
 lint: dev
