@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from stenod import __version__
+from stenod.core import SAMPLE_RATE
 from stenod.errors import StenodError
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ def cmd_models_verify(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         return 1
     engine = WhisperEngine(entry, args.precision, args.threads)
-    window = engine.decode_window(np.zeros(16000, np.float32), full=False, language="en")
+    window = engine.decode_window(np.zeros(SAMPLE_RATE, np.float32), full=False, language="en")
     print(f"{files.name} {args.precision}: files match the manifest, graphs load and decode "
           f"(silence → {len(window.result.tokens)} tokens, no-speech {window.result.no_speech_prob:.2f})")
     return 0

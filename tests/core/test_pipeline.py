@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stenod.audio.silero import SileroClassifier
+from stenod.core import SAMPLE_RATE
 from stenod.core.agreement import LocalAgreement
 from stenod.core.cleanup import CleanupConfig
 from stenod.core.clock import FakeClock
@@ -17,7 +18,7 @@ from stenod.core.events import Error, Final, Partial, SpeechEnd, SpeechStart
 from stenod.core.fake import FakeRecognizer, LoudIsSpeech, ScriptWord, script_from_segments, token_ids
 from stenod.core.pipeline import Pipeline, PipelineConfig
 from stenod.core.requests import DecodeResponse, HypWord
-from stenod.core.vad import SAMPLE_RATE, VadConfig
+from stenod.core.vad import VadConfig
 from stenod.live.files import run_fast
 
 

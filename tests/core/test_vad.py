@@ -7,8 +7,9 @@ import pytest
 
 from stenod.audio.classifiers import make_classifier
 from stenod.audio.silero import SileroClassifier
+from stenod.core import SAMPLE_RATE
 from stenod.core.fake import LoudIsSpeech
-from stenod.core.vad import SAMPLE_RATE, Segmenter, VadConfig, VadEnd, VadPause, VadResume, VadStart, WebRtcClassifier
+from stenod.core.vad import Segmenter, VadConfig, VadEnd, VadPause, VadResume, VadStart, WebRtcClassifier
 
 CLEAN = ("session_01_mixed_read", "session_02_commands_numbers", "session_03_long_passages")
 NOISY = ("session_01_mixed_read_noisy_snr12", "session_03_long_passages_noisy_snr10")

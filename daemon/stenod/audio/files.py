@@ -9,9 +9,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from stenod.core import SAMPLE_RATE
 from stenod.errors import AudioError
-
-SAMPLE_RATE = 16000
 
 
 def to_mono_16k(samples: np.ndarray, rate: int) -> np.ndarray:

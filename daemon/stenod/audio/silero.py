@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stenod.core import SAMPLE_RATE
 from stenod.errors import ModelError
 
 FRAME_SAMPLES = 512
@@ -50,7 +51,7 @@ class SileroClassifier:
             self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for unreadable graphs
             raise ModelError(f"{path}: not a usable Silero VAD model ({exc})") from exc
-        self._sr = np.array(16000, dtype=np.int64)
+        self._sr = np.array(SAMPLE_RATE, dtype=np.int64)
         self.reset()
 
     def reset(self) -> None:

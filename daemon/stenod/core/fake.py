@@ -15,9 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stenod.core import SAMPLE_RATE
 from stenod.core.requests import DecodeRequest, DecodeResponse, HypWord
-
-SAMPLE_RATE = 16000
 
 
 @dataclass(frozen=True)

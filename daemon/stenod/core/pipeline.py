@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from stenod.core import SAMPLE_RATE
 from stenod.core.agreement import LocalAgreement, join_words
 from stenod.core.buffer import AudioBuffer
 from stenod.core.cleanup import CleanupConfig, clean
@@ -28,7 +29,6 @@ from stenod.core.events import Error, Event, Final, Partial, SpeechEnd, SpeechSt
 from stenod.core.guards import GuardConfig, compression_ratio, rejection, repeated_tail
 from stenod.core.requests import DecodeRequest, DecodeResponse, HypWord
 from stenod.core.vad import (
-    SAMPLE_RATE,
     FrameClassifier,
     Segmenter,
     VadConfig,

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stenod.core import SAMPLE_RATE
+
 
 @dataclass(frozen=True)
 class HypWord:
@@ -36,7 +38,7 @@ class DecodeRequest:
 
     @property
     def seconds(self) -> float:
-        return len(self.audio) / 16000
+        return len(self.audio) / SAMPLE_RATE
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from stenod.core import SAMPLE_RATE
 
 
 class FrameClassifier(Protocol):

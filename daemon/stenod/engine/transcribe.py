@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from stenod.core import SAMPLE_RATE
 from stenod.engine.alignment import Word
 from stenod.engine.decoding import DecodeResult, DecodingOptions, build_prompt, is_silence
-from stenod.engine.mel import FRAMES_PER_SECOND, HOP_LENGTH, N_FRAMES, SAMPLE_RATE, pad_or_trim
+from stenod.engine.mel import FRAMES_PER_SECOND, HOP_LENGTH, N_FRAMES, pad_or_trim
 from stenod.engine.runtime import DecoderState
 from stenod.engine.tokenizer import TIME_PRECISION
 from stenod.engine.whisper import WhisperEngine

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from stenod.core import SAMPLE_RATE
 from stenod.engine.alignment import Word, align_words
 from stenod.engine.cache import Converted, ensure_converted
 from stenod.engine.decoding import DecodeResult, DecodingOptions, build_prompt, decode_with_fallback, log_softmax
@@ -142,7 +143,7 @@ class WhisperEngine:
         options = replace(options or DecodingOptions(), without_timestamps=True)
         mel = self.features(audio)
         n_frames = min(mel.shape[-1] - 1, N_FRAMES)
-        seconds = len(audio) / 16000
+        seconds = len(audio) / SAMPLE_RATE
         if not full:
             frames = min(N_FRAMES, max(n_frames + SHORT_WINDOW_TAIL_FRAMES, SHORT_WINDOW_MIN_FRAMES))
             frames += frames % 2

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from stenod.core import SAMPLE_RATE
 from stenod.core.requests import DecodeRequest, DecodeResponse
 
 T = TypeVar("T")
@@ -52,7 +53,7 @@ class DecodeService:
         """A stream's decode (counted for /metrics); failures are answered as the response's error."""
         started = time.perf_counter()
         try:
-            return await self.run(functools.partial(self.recognizer, request), len(request.audio) / 16000)
+            return await self.run(functools.partial(self.recognizer, request), len(request.audio) / SAMPLE_RATE)
         except EngineUnavailable as exc:
             return DecodeResponse(request.id, (), error=str(exc))
         except Exception as exc:  # a recogniser that raises instead of answering with an error

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from stenod.core import SAMPLE_RATE
 from stenod.core.clock import FakeClock, MonotonicClock
 from stenod.core.events import Event
 from stenod.core.pipeline import Pipeline, PipelineConfig
 from stenod.core.requests import DecodeRequest, DecodeResponse
-from stenod.core.vad import SAMPLE_RATE, FrameClassifier
+from stenod.core.vad import FrameClassifier
 
 Recognizer = Callable[[DecodeRequest], DecodeResponse]
 Sink = Callable[[Event], None]

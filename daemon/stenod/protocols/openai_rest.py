@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from stenod.audio.files import decode_audio
+from stenod.core import SAMPLE_RATE
 from stenod.engine.decoding import DecodingOptions
 from stenod.engine.languages import language_name, supported
 from stenod.engine.models import CATALOGUE
@@ -217,7 +218,7 @@ class Transcriptions:
                      ) -> tuple[AsyncIterator[Segment], TranscriptionInfo]:
         """The segments as the engine decodes them, one window per turn on its thread, and the file's info."""
         features = await asyncio.to_thread(self.engine.features, audio)  # off the engine's thread: it is NumPy
-        first = min(WINDOW_S, len(audio) / 16000)
+        first = min(WINDOW_S, len(audio) / SAMPLE_RATE)
         iterator, info = await self.decoder.run(lambda: transcribe(self.engine, audio, options, features), first)
 
         async def segments() -> AsyncIterator[Segment]:
