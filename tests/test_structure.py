@@ -58,3 +58,11 @@ def test_the_check_sees_a_long_function(tmp_path: Path) -> None:
     (package / "mod.py").write_text(f"class A:\n    async def long(self):\n{body}\n\n    def short(self):\n"
                                     f"        def inner():\n            pass\n")
     assert long_functions(package) == [f"src/pkg/mod.py:2 A.long ({MAX_LINES + 1} lines)"]
+
+
+def test_the_architecture_page_names_every_runtime_module() -> None:
+    page = (Path(__file__).resolve().parents[1] / "docs" / "architecture.md").read_text(encoding="utf-8")
+    root = PACKAGES[0]
+    modules = [p.relative_to(root) for p in sorted(root.rglob("*.py")) if p.name not in ("__init__.py", "__main__.py")]
+    missing = [str(m) for m in modules if f"**`{m.name}`**" not in page and f"**`{m}`**" not in page]
+    assert not missing, f"docs/architecture.md does not name: {', '.join(missing)}"
