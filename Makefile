@@ -63,7 +63,7 @@ typecheck: dev
 	$(BIN)/mypy
 
 bench: deps dev
-	$(BIN)/stenod bench $(ARGS)
+	$(BIN)/stenod bench $(if $(ARGS),$(ARGS),engine)
 
 clean:
 	rm -rf $(VENV) build *.egg-info daemon/*.egg-info clients/*.egg-info .pytest_cache .ruff_cache .mypy_cache
