@@ -92,6 +92,16 @@ def _ms(samples: int) -> int:
 
 
 class Pipeline:
+    """One audio stream's streaming transcription, sans I/O: audio and decode answers in, events out.
+
+    Call :meth:`push_audio` with each block of 16 kHz samples as it arrives; it returns the events it caused
+    (``speech_start``, ``partial``, ``final``, ``speech_end``, ``error``). Then ask :meth:`next_request`: when it
+    returns a :class:`DecodeRequest`, run it on a recogniser (at most one at a time) and hand the answer to
+    :meth:`push_response`, which returns the events it caused in turn; ask again until it returns None. Call
+    :meth:`flush` to close the utterance in progress (a pause, the end of the stream), then keep answering
+    requests until :attr:`idle`. Times come from the ``clock`` it is given, never from the wall.
+    """
+
     def __init__(self, classifier: FrameClassifier, clock: Clock, config: PipelineConfig | None = None) -> None:
         self.config = config or PipelineConfig()
         self.clock = clock

@@ -43,6 +43,15 @@ class Subscriber:
 
 
 class EventBus:
+    """The microphone stream's fan-out: every event to every subscriber, and the recent ones kept for replay.
+
+    Call :meth:`publish` with each event, in order (serialised once here). A subscriber calls :meth:`subscribe`
+    (with ``since`` to be replayed what followed that ``seq``), then awaits :meth:`Subscriber.next` until it
+    returns None (it fell too far behind: ``dropped`` says why), and calls :meth:`unsubscribe` when it leaves.
+    A subscriber that is slow never slows the others: partials coalesce in its queue, finals are kept up to
+    ``max_finals``.
+    """
+
     def __init__(self, replay: int = 1000, max_finals: int = 200) -> None:
         self.ring: deque[dict[str, Any]] = deque(maxlen=max(1, replay))
         self.subscribers: set[Subscriber] = set()

@@ -25,6 +25,14 @@ async def shut_out(connection: Any, reason: str) -> None:
 
 
 class Outbox:
+    """What one streaming client is sent, in order, by one task of its own.
+
+    Create it on the open connection; :meth:`put` each message (it never blocks: the event loop and the
+    pipeline never wait for a slow client). At the end of the stream await :meth:`flush` (everything put so
+    far is sent), and :meth:`close` it in a ``finally``. Past ``limit`` unsent messages the client is shut out
+    with 1008 and the rest is dropped (:attr:`overflowed`).
+    """
+
     def __init__(self, connection: Any, limit: int = MAX_WAITING) -> None:
         self.connection = connection
         self.limit = limit

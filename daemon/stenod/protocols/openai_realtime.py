@@ -40,6 +40,15 @@ class _Item:
 
 
 class RealtimeSession:
+    """One ``/v1/realtime`` connection in OpenAI's Realtime transcription terms, over a stenod pipeline.
+
+    Create it with the open connection, then await :meth:`run` until the client leaves. It answers
+    ``session.update`` (format, language, prompt, turn detection), feeds ``input_audio_buffer.append`` audio
+    through a :class:`PcmStream` into its :class:`LivePipeline`, and maps the pipeline's events onto
+    ``speech_started``, transcription ``delta`` and ``completed`` events, sent through an :class:`Outbox`.
+    A ``clear`` or a new language starts a new pipeline; events of the old one are dropped.
+    """
+
     def __init__(self, connection: ServerConnection, new_pipeline: NewPipeline, model: str,
                  query: dict[str, list[str]], languages: set[str] | None = None) -> None:
         self.connection = connection
