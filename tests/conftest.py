@@ -11,9 +11,29 @@ import pytest
 
 from stenod.engine.ct2 import write_ct2
 from stenod.engine.tokenizer import WhisperTokenizer
+from support import processes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROJECTION_ALIAS = {"decoder/projection/weight": "decoder/embeddings/weight"}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Orphans of the processes the tests start are reparented here, where the session-end check sees them."""
+    processes.become_subreaper()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """No process a test started may outlive the run: any that is still alive is killed and fails the run."""
+    found = processes.leftovers()
+    if not found:
+        return
+    processes.kill_all(found)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    write = reporter.write_line if reporter is not None else print
+    write("")
+    for item in found:
+        write(f"process left running by the tests (killed): pid {item.pid}: {item.command or '?'}")
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session", autouse=True)

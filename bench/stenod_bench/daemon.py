@@ -119,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from stenod.engine.whisper import WhisperEngine
     from stenod.live.files import run_fast
     from stenod_bench.evaluation import load_manifest, word_error_rate
-    from stenod_bench.pulse import start_pulse
+    from stenod_bench.pulse import start_pulse, stop_pulse
     from stenod_bench.stream import final_latencies
 
     item = next(i for i in load_manifest(kind="session") if i.id == SESSION)
@@ -144,9 +144,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             many_start, many = _play_and_listen(port, env, item.audio, item.duration, args.subscribers)
         finally:
             daemon.send_signal(signal.SIGTERM)
-            daemon.wait(timeout=30)
-            pulse.terminate()
-            pulse.wait(timeout=10)
+            try:
+                daemon.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                daemon.wait()
+            stop_pulse(pulse, env)
 
     audio = load_audio(item.audio)
     fast = run_fast(audio, WhisperRecognizer(WhisperEngine.load("tiny.en", "int8")), make_classifier())

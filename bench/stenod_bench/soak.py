@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -35,7 +36,7 @@ from websockets.exceptions import ConnectionClosed
 from stenod.audio.files import load_audio
 from stenod.net.auth import session_token
 from stenod_bench.evaluation import eval_dir as default_eval_dir
-from stenod_bench.pulse import SINK, start_pulse
+from stenod_bench.pulse import SINK, start_pulse, stop_pulse
 
 SESSIONS = ["session_01_mixed_read", "session_02_commands_numbers", "session_03_long_passages",
             "session_01_mixed_read_noisy_snr12", "session_03_long_passages_noisy_snr10"]
@@ -224,16 +225,22 @@ async def _mic(env: dict[str, str], audio: np.ndarray, folder: Path, stop: async
 
 async def soak(args: argparse.Namespace) -> dict:
     eval_dir = args.eval_dir or default_eval_dir()
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    # SIGTERM (a test run's timeout, a CI job cancelled) cancels the soak, so the daemon and the sound server
+    # it started are stopped by the clean-up below instead of being left behind.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
     with tempfile.TemporaryDirectory(prefix="stenod-soak-") as tmp:
         folder = Path(tmp)
         pulse, env = start_pulse(folder / "xdg")
         port = args.port
         env = {**env, "XDG_CONFIG_HOME": str(folder / "config")}
-        with (folder / "daemon.log").open("w") as log:
-            daemon = subprocess.Popen([sys.executable, "-m", "stenod", "run", "--device", "pulse", "--listen",
-                                       f"127.0.0.1:{port}"], env=env, stderr=log)
+        daemon: subprocess.Popen | None = None
         url = f"ws://127.0.0.1:{port}"
         try:
+            with (folder / "daemon.log").open("w") as log:
+                daemon = subprocess.Popen([sys.executable, "-m", "stenod", "run", "--device", "pulse", "--listen",
+                                           f"127.0.0.1:{port}"], env=env, stderr=log)
             deadline = time.monotonic() + 180
             while True:
                 try:
@@ -278,9 +285,14 @@ async def soak(args: argparse.Namespace) -> dict:
             end = _metrics(port)
             wall = time.monotonic() - began
         finally:
-            daemon.terminate()
-            daemon.wait(timeout=60)
-            pulse.terminate()
+            if daemon is not None:
+                daemon.terminate()
+                try:
+                    daemon.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    daemon.kill()
+                    daemon.wait()
+            stop_pulse(pulse, env)
     staying = [s for s in subs if not s.dropped]
     lost = {s.name: len(set(reference.finals) - set(s.finals)) for s in staying}
     repeated = {s.name: len(s.finals) - len(set(s.finals)) for s in staying}
@@ -318,7 +330,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-dir", type=Path, default=None)
     parser.add_argument("--json", action="store_true", help="print the result as JSON only")
     args = parser.parse_args(argv)
-    result = asyncio.run(soak(args))
+    try:
+        result = asyncio.run(soak(args))
+    except asyncio.CancelledError:
+        print("soak: stopped by SIGTERM", file=sys.stderr)
+        return 128 + signal.SIGTERM
     print(json.dumps(result, indent=None if args.json else 2))
     return 0 if result["finals_lost"] == 0 and result["finals_repeated"] == 0 else 1
 

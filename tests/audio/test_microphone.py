@@ -7,57 +7,46 @@ comes out.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import ClientConnection
 
 from stenod.errors import StenodError
-from stenod.net.auth import session_token
 from stenod_bench.evaluation import word_error_rate
-from stenod_bench.pulse import start_pulse
+from stenod_bench.pulse import pid_file, start_pulse, stop_pulse
+from support.daemon import Daemon, utterances_closed
+from support.processes import reap, watch_pid_file
+from support.waits import until
 
 SESSION = "session_01_mixed_read"  # 20 read sentences, 122 s; the digit-string session's WER swings too much
 SESSION_WER = 0.047  # bench stream, Silero, this session
 
 
 @pytest.fixture
-def pulse(tmp_path):
+def pulse(tmp_path) -> Iterator[dict[str, str]]:
+    """A private PulseAudio server; the environment that reaches it. It is stopped however the test ends."""
     try:
         server, env = start_pulse(tmp_path / "xdg")
     except StenodError as exc:
         pytest.fail(f"{exc} (.ci/run installs them)", pytrace=False)
-    yield env
-    server.terminate()
-    server.wait(timeout=10)
+    watch_pid_file(pid_file(env), "pulseaudio")
+    try:
+        yield env
+    finally:
+        stop_pulse(server, env)
 
 
-def _start_daemon(env: dict, tmp_path) -> tuple[subprocess.Popen, ClientConnection]:
-    """``stenod run`` on the default input, and a subscriber connected once it serves."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    daemon = subprocess.Popen([sys.executable, "-m", "stenod", "run", "--device", "pulse",
-                               "--listen", f"127.0.0.1:{port}"], env={**env, "XDG_CONFIG_HOME": str(tmp_path / "c")},
-                              stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            token = session_token(env)
-            return daemon, connect(f"ws://127.0.0.1:{port}/v1/events", open_timeout=2,
-                                   additional_headers={"Authorization": f"Bearer {token}"})
-        except OSError:
-            if time.monotonic() > deadline or daemon.poll() is not None:
-                daemon.kill()
-                pytest.fail("the daemon did not start")
-            time.sleep(0.5)
+def _daemon(env: dict[str, str], tmp_path: Path) -> Daemon:
+    """``stenod run`` on the default input of the PulseAudio server of ``env``, once it is ready."""
+    return Daemon(tmp_path, "--device", "pulse", runtime=Path(env["XDG_RUNTIME_DIR"]), env=env)
 
 
 def test_devices_lists_the_pulseaudio_inputs(pulse) -> None:
@@ -68,9 +57,8 @@ def test_devices_lists_the_pulseaudio_inputs(pulse) -> None:
 
 def test_dictation_through_the_microphone(pulse, sessions, eval_dir, tmp_path) -> None:
     session = sessions[SESSION]
-    daemon, ws = _start_daemon(pulse, tmp_path)
-    try:
-        events: list[dict] = []
+    events: list[dict] = []
+    with _daemon(pulse, tmp_path) as daemon, daemon.connect("/v1/events") as ws:
 
         def read() -> None:
             try:
@@ -81,14 +69,14 @@ def test_dictation_through_the_microphone(pulse, sessions, eval_dir, tmp_path) -
 
         reader = threading.Thread(target=read)
         reader.start()
-        subprocess.run(["paplay", str(eval_dir / session["audio"])], env=pulse, check=True,
-                       timeout=session["duration_s"] + 30)
-        time.sleep(3)
-        ws.close()
-        reader.join()
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(timeout=30) == 0
+        try:
+            subprocess.run(["paplay", str(eval_dir / session["audio"])], env=pulse, check=True,
+                           timeout=session["duration_s"] + 30)
+            until(lambda: utterances_closed(list(events)), "the last utterance has its final and its end")
+        finally:
+            ws.close()
+            reader.join()
+        assert daemon.stop() == 0
     kinds = [e["type"] for e in events]
     assert kinds[0] == "hello" and "speech_start" in kinds and "partial" in kinds
     finals = [e["text"] for e in events if e["type"] == "final"]
@@ -98,10 +86,9 @@ def test_dictation_through_the_microphone(pulse, sessions, eval_dir, tmp_path) -
 
 
 def test_a_lost_device_is_reported_and_reopened(pulse, tmp_path) -> None:
-    daemon, ws = _start_daemon(pulse, tmp_path)
     revived = None
     try:
-        with ws:
+        with _daemon(pulse, tmp_path) as daemon, daemon.connect("/v1/events") as ws:
             assert json.loads(ws.recv(timeout=10))["type"] == "hello"
             subprocess.run(["pulseaudio", "--kill"], env=pulse, check=False)  # the sound server goes away
             states = []
@@ -119,13 +106,10 @@ def test_a_lost_device_is_reported_and_reopened(pulse, tmp_path) -> None:
                 if event["type"] == "status" and event["state"] == "listening":
                     back = event
             assert back is not None and "back" in back["message"]
-        assert daemon.poll() is None  # it kept serving throughout
+            assert daemon.proc.poll() is None  # it kept serving throughout
     finally:
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=30)
         if revived is not None:
-            revived.terminate()
-            revived.wait(timeout=10)
+            stop_pulse(revived, pulse)
 
 
 def _until(ws: ClientConnection, wanted, timeout: float, seen: list[dict]) -> dict | None:
@@ -143,35 +127,30 @@ def _until(ws: ClientConnection, wanted, timeout: float, seen: list[dict]) -> di
 
 
 def test_the_sink_unloaded_mid_utterance_and_loaded_again(pulse, tmp_path, eval_dir) -> None:
-    daemon, ws = _start_daemon(pulse, tmp_path)
-    player = None
-    try:
-        with ws:
-            seen: list[dict] = []
-            assert json.loads(ws.recv(timeout=10))["type"] == "hello"
-            player = subprocess.Popen(["paplay", str(eval_dir / "sessions" / f"{SESSION}.wav")], env=pulse)
-            assert _until(ws, lambda e: e["type"] == "partial", 60, seen), "no speech heard"
-            modules = subprocess.run(["pactl", "list", "short", "modules"], env=pulse, capture_output=True,
-                                     text=True, check=True).stdout
-            index = next(line.split()[0] for line in modules.splitlines() if "module-null-sink" in line)
-            subprocess.run(["pactl", "unload-module", index], env=pulse, check=True)  # unplugged mid-sentence
-            cut = seen[-1]["utterance_id"]
-            assert _until(ws, lambda e: e["type"] == "status" and e["state"] == "device_lost", 30, seen)
-            assert any(e["type"] == "speech_end" and e["utterance_id"] == cut for e in seen) or _until(
-                ws, lambda e: e["type"] == "speech_end" and e["utterance_id"] == cut, 30, seen)
-            player.kill()
-            subprocess.run(["pactl", "load-module", "module-null-sink", "sink_name=stenod_sink", "rate=48000"],
-                           env=pulse, check=True, capture_output=True)
-            for args in (["set-default-sink", "stenod_sink"], ["set-default-source", "stenod_sink.monitor"]):
-                subprocess.run(["pactl", *args], env=pulse, check=True)
-            assert _until(ws, lambda e: e["type"] == "status" and e["state"] == "listening", 90, seen), "not back"
-            subprocess.run(["paplay", str(eval_dir / "utterances" / "en" / "whisper_jfk.wav")], env=pulse,
-                           check=True, timeout=60)
-            final = _until(ws, lambda e: e["type"] == "final" and "country" in e["text"].lower(), 30, seen)
-            assert final is not None, "dictation did not resume"
-        assert daemon.poll() is None
-    finally:
-        if player is not None:
-            player.kill()
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=30)
+    with contextlib.ExitStack() as stack:
+        daemon = stack.enter_context(_daemon(pulse, tmp_path))
+        ws = stack.enter_context(daemon.connect("/v1/events"))
+        seen: list[dict] = []
+        assert json.loads(ws.recv(timeout=10))["type"] == "hello"
+        player = subprocess.Popen(["paplay", str(eval_dir / "sessions" / f"{SESSION}.wav")], env=pulse)
+        stack.callback(reap, player)
+        assert _until(ws, lambda e: e["type"] == "partial", 60, seen), "no speech heard"
+        modules = subprocess.run(["pactl", "list", "short", "modules"], env=pulse, capture_output=True,
+                                 text=True, check=True).stdout
+        index = next(line.split()[0] for line in modules.splitlines() if "module-null-sink" in line)
+        subprocess.run(["pactl", "unload-module", index], env=pulse, check=True)  # unplugged mid-sentence
+        cut = seen[-1]["utterance_id"]
+        assert _until(ws, lambda e: e["type"] == "status" and e["state"] == "device_lost", 30, seen)
+        assert any(e["type"] == "speech_end" and e["utterance_id"] == cut for e in seen) or _until(
+            ws, lambda e: e["type"] == "speech_end" and e["utterance_id"] == cut, 30, seen)
+        reap(player)
+        subprocess.run(["pactl", "load-module", "module-null-sink", "sink_name=stenod_sink", "rate=48000"],
+                       env=pulse, check=True, capture_output=True)
+        for args in (["set-default-sink", "stenod_sink"], ["set-default-source", "stenod_sink.monitor"]):
+            subprocess.run(["pactl", *args], env=pulse, check=True)
+        assert _until(ws, lambda e: e["type"] == "status" and e["state"] == "listening", 90, seen), "not back"
+        subprocess.run(["paplay", str(eval_dir / "utterances" / "en" / "whisper_jfk.wav")], env=pulse,
+                       check=True, timeout=60)
+        final = _until(ws, lambda e: e["type"] == "final" and "country" in e["text"].lower(), 30, seen)
+        assert final is not None, "dictation did not resume"
+        assert daemon.proc.poll() is None

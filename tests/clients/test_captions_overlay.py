@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -175,18 +176,20 @@ def test_the_overlay_shows_a_real_daemon_s_finals(qapp: QApplication, tmp_path: 
     from stenod_clients.captions.overlay import CaptionsWindow, EventFeed, Options
 
     lines = 3
-    daemon = Daemon(tmp_path, "--input", str(jfk_wav))
-    monkeypatch.setenv("STENOD_TOKEN", daemon.token)
     truth: list[str] = []
     finished = threading.Event()
     statuses: list[str] = []
-    window = CaptionsWindow(Options(lines=lines, fade=300.0))
-    feed = EventFeed(daemon.url, since=0, on_status=statuses.append)
-    feed.received.connect(window.feed)
     live: QImage | None = None  # a moment with finals and a partial, for the docs' picture
-    try:
+    with contextlib.ExitStack() as stack:
+        daemon = stack.enter_context(Daemon(tmp_path, "--input", str(jfk_wav)))
+        monkeypatch.setenv("STENOD_TOKEN", daemon.token)
+        window = CaptionsWindow(Options(lines=lines, fade=300.0))
+        stack.callback(window.close)
+        feed = EventFeed(daemon.url, since=0, on_status=statuses.append)
+        feed.received.connect(window.feed)
         window.show()
         feed.start()
+        stack.callback(feed.stop)
         threading.Thread(target=_finals_of, args=(daemon, truth, finished), daemon=True).start()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -203,13 +206,9 @@ def test_the_overlay_shows_a_real_daemon_s_finals(qapp: QApplication, tmp_path: 
         grab = window.grab().toImage()
         screen = window.screen().availableGeometry()
         geometry = window.geometry()
-    finally:
-        feed.stop()
-        window.close()
+        stack.close()  # the feed, the window, then the daemon
         code = daemon.stop()
-        log = daemon.proc.stderr.read()
-        daemon.proc.stdout.close()
-        daemon.proc.stderr.close()
+        log = daemon.log
 
     assert code == 0, log[-2000:]
     assert finished.is_set() and truth, "the daemon sent no final"

@@ -7,6 +7,7 @@ goes on speaking, and a daemon is restarted under a running ``stenod tail``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -19,11 +20,13 @@ from pathlib import Path
 import pytest
 
 from stenod.core.committed import Joiner
-from stenod.core.events import Event, Final, Partial, SpeechEnd
+from stenod.core.events import Event, Final, Partial, SpeechEnd, Status
 from stenod_clients.connection import Backoff, Subscription
 from stenod_clients.tail import render
 from stenod_clients.typing import backends
-from support.daemon import Daemon, free_port, stream_events, valid, wait_finished
+from support.daemon import Daemon, collect, free_port, stream_events, valid
+from support.processes import reap
+from support.waits import until
 
 
 def _final(uid: int, text: str) -> Final:
@@ -201,26 +204,26 @@ def _follow(url: str, token: str, events: list[Event], statuses: list[str], stop
 
 
 def test_a_cut_connection_resumes_without_losing_or_repeating_events(tmp_path, jfk_wav) -> None:
-    daemon = Daemon(tmp_path, "--input", str(jfk_wav))
-    relay = Relay(daemon.port)
     events: list[Event] = []
     statuses: list[str] = []
     stop = threading.Event()
-    try:
+    with contextlib.ExitStack() as stack:
+        daemon = stack.enter_context(Daemon(tmp_path, "--input", str(jfk_wav)))
+        relay = Relay(daemon.port)
+        stack.callback(relay.close)
+        stack.callback(stop.set)
         _follow(f"ws://127.0.0.1:{relay.port}", daemon.token, events, statuses, stop)
-        deadline = time.monotonic() + 60
-        while not any(isinstance(e, Final) for e in events) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        relay.cut()  # the daemon goes on speaking while this subscriber is away
-        time.sleep(3.0)
+        until(lambda: any(isinstance(e, Final) for e in events), "the subscriber has a final")
+        relay.cut()
+        until(lambda: any("disconnected" in s for s in statuses), "the subscriber noticed the cut")
+        seen = max(e.seq for e in events)
+        with daemon.connect(f"/v1/events?since={seen}") as direct:  # the daemon goes on speaking meanwhile
+            missed = collect(direct, until="final")
+        assert missed and missed[-1]["type"] == "final", "the daemon said nothing while the subscriber was away"
         relay.restore()
-        wait_finished(daemon)
-        time.sleep(2.0)
+        until(lambda: any(isinstance(e, Status) and e.state == "finished" for e in events),
+              "the subscriber has caught up with the end of the stream")
         truth = [e for e in stream_events(daemon) if e["type"] not in ("hello", "pong")]
-        stop.set()
-    finally:
-        relay.close()
-        daemon.stop()
     got = [e.to_dict() for e in events if e.type not in ("hello", "pong")]
     seqs = [e["seq"] for e in got]
     assert seqs == sorted(set(seqs)), "an event was repeated or came out of order"
@@ -232,35 +235,36 @@ def test_a_cut_connection_resumes_without_losing_or_repeating_events(tmp_path, j
     assert sum(e["type"] == "final" for e in truth) >= 2
 
 
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines()
+
+
 def test_tail_follows_a_restarted_daemon_from_its_first_event(tmp_path, jfk_wav) -> None:
     (tmp_path / "a").mkdir()
-    first = Daemon(tmp_path / "a", "--input", str(jfk_wav))
+    (tmp_path / "b").mkdir()
     out_path = tmp_path / "finals.txt"
-    env = first.client_env
-    with out_path.open("w") as out:
-        tail = subprocess.Popen([sys.executable, "-m", "stenod", "tail", "--finals"], env=env, stdout=out,
-                                stderr=subprocess.PIPE, text=True)
-    try:
-        wait_finished(first)
-        time.sleep(1.0)
-        finals_a = [e["text"] for e in stream_events(first) if e["type"] == "final"]
+    with contextlib.ExitStack() as stack:
+        first = stack.enter_context(Daemon(tmp_path / "a", "--input", str(jfk_wav)))
+        with out_path.open("w") as out:
+            tail = subprocess.Popen([sys.executable, "-m", "stenod", "tail", "--finals"], env=first.client_env,
+                                    stdout=out, stderr=subprocess.PIPE, text=True)
+        stack.callback(reap, tail)
+        finals_a = [e["text"].replace("\n", " ") for e in stream_events(first) if e["type"] == "final"]
+        assert finals_a
+        until(lambda: _lines(out_path)[-1:] == finals_a[-1:], "tail printed the first run's last final")
         assert first.stop() == 0
-        (tmp_path / "b").mkdir()
         # a new daemon, same port, same session (so the same token)
-        second = Daemon(tmp_path / "b", "--input", str(jfk_wav), port=first.port, runtime=tmp_path / "a" / "run")
-        try:
-            wait_finished(second)
-            time.sleep(2.0)
-            finals_b = [e["text"] for e in stream_events(second) if e["type"] == "final"]
-        finally:
-            second.stop()
-    finally:
+        second = stack.enter_context(Daemon(tmp_path / "b", "--input", str(jfk_wav), port=first.port,
+                                            runtime=tmp_path / "a" / "run"))
+        finals_b = [e["text"].replace("\n", " ") for e in stream_events(second) if e["type"] == "final"]
+        assert finals_b
+        until(lambda: _lines(out_path)[-len(finals_b):] == finals_b, "tail printed the second run's finals")
+        second.stop()
         tail.terminate()
         stderr = tail.communicate(timeout=10)[1]
-    lines = out_path.read_text().splitlines()
-    assert finals_a and finals_b
+    lines = _lines(out_path)
     # The tail joined after the first daemon had started: it has the end of run a, then all of run b.
-    assert lines[-len(finals_b):] == [f.replace("\n", " ") for f in finals_b], stderr
+    assert lines[-len(finals_b):] == finals_b, stderr
     assert len(lines) <= len(finals_a) + len(finals_b)
     assert "disconnected" in stderr and "retrying" in stderr
 

@@ -8,6 +8,7 @@ must show exactly the daemon's finals.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -26,16 +27,16 @@ from stenod.errors import StenodError
 from stenod.net.auth import session_token
 from stenod_bench.clients import WINDOW, start_xvfb
 from stenod_bench.evaluation import word_error_rate
-from stenod_bench.pulse import start_pulse
-from support.daemon import JFK, Daemon, free_port, stream_events, valid, wait_finished
+from stenod_bench.pulse import pid_file, start_pulse, stop_pulse
+from support.daemon import JFK, Daemon, free_port, stream_events, utterances_closed, valid
+from support.processes import reap, watch_pid_file
+from support.waits import until
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 SECOND = "the child almost hurt the small dog"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run", "--disable-quic"]
-
-
 
 
 def _save_screenshot(source: Path, name: str) -> None:
@@ -53,62 +54,72 @@ def display(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         server, display_name = start_xvfb()
     except StenodError as exc:
         pytest.fail(str(exc))
-    env = {k: v for k, v in os.environ.items() if k not in ("WAYLAND_DISPLAY", "XDG_CURRENT_DESKTOP")}
-    env["DISPLAY"] = display_name
-    yield env
-    server.terminate()
-    server.wait(timeout=10)
+    try:
+        env = {k: v for k, v in os.environ.items() if k not in ("WAYLAND_DISPLAY", "XDG_CURRENT_DESKTOP")}
+        env["DISPLAY"] = display_name
+        yield env
+    finally:
+        reap(server)
 
 
 class TextWindow:
-    """A Tk window with a text widget that keeps the focus; its text is mirrored into a file."""
+    """A Tk window with a text widget that keeps the focus; its text is mirrored into a file.
+
+    Use it as a context manager: the window is open and has the keyboard focus inside, closed after.
+    """
+
+    TITLE = "stenod test window"
 
     def __init__(self, env: dict[str, str], tmp_path: Path) -> None:
+        self.env = env
         self.path = tmp_path / "window.txt"
         self.proc = subprocess.Popen([sys.executable, "-c", WINDOW, str(self.path)], env=env)
-        deadline = time.monotonic() + 20
-        while not self.path.exists():
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                self.close()
-                pytest.fail("the Tk window did not open")
-            time.sleep(0.05)
-        time.sleep(0.6)  # focused
+        try:
+            until(lambda: self.path.exists() or self.proc.poll() is not None, "the Tk window opens", timeout=20)
+            assert self.proc.poll() is None, "the Tk window exited"
+            until(self._focused, "the Tk window has the keyboard focus", timeout=20)
+        except BaseException:
+            self.close()
+            raise
+
+    def _focused(self) -> bool:
+        focus = subprocess.run(["xdotool", "getwindowfocus", "getwindowname"], env=self.env, capture_output=True,
+                               text=True, timeout=10)
+        return focus.stdout.strip() == self.TITLE
+
+    def __enter__(self) -> TextWindow:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     @property
     def text(self) -> str:
         return self.path.read_text(encoding="utf-8")
 
-    def settled(self, timeout: float = 20.0, quiet: float = 1.5) -> str:
-        """The text once it stopped changing for ``quiet`` seconds."""
+    def wait_for(self, expected: str, timeout: float = 30.0) -> str:
+        """The text, once it is ``expected`` (or what it is after ``timeout`` seconds, for the assertion)."""
         deadline = time.monotonic() + timeout
-        last, since = self.text, time.monotonic()
-        while time.monotonic() < deadline:
-            time.sleep(0.1)
-            now = self.text
-            if now != last:
-                last, since = now, time.monotonic()
-            elif time.monotonic() - since >= quiet:
-                break
-        return last
+        while (text := self.text) != expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return text
 
     def close(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
+        reap(self.proc)
 
 
 def test_xdotool_types_unicode_and_line_breaks(display, tmp_path) -> None:
     from stenod_clients.typing.backends import choose
 
-    window = TextWindow(display, tmp_path)
-    try:
+    with TextWindow(display, tmp_path) as window:
         os.environ["DISPLAY"], saved = display["DISPLAY"], os.environ.get("DISPLAY")
-        backend = choose("auto")
-        assert backend.name == "xdotool"
-        backend.type("Grüße, naïve café.\nNext line")
-        assert window.settled(quiet=0.5) == "Grüße, naïve café.\nNext line"
-    finally:
-        _restore_display(saved)
-        window.close()
+        try:
+            backend = choose("auto")
+            assert backend.name == "xdotool"
+            backend.type("Grüße, naïve café.\nNext line")
+            assert window.wait_for("Grüße, naïve café.\nNext line") == "Grüße, naïve café.\nNext line"
+        finally:
+            _restore_display(saved)
 
 
 def test_paste_types_through_the_clipboard_and_puts_it_back(display, tmp_path) -> None:
@@ -116,19 +127,18 @@ def test_paste_types_through_the_clipboard_and_puts_it_back(display, tmp_path) -
 
     if shutil.which("xclip") is None:
         pytest.fail("xclip is needed (.ci/run installs it)", pytrace=False)
-    window = TextWindow(display, tmp_path)
-    try:
+    with TextWindow(display, tmp_path) as window:
         os.environ["DISPLAY"], saved = display["DISPLAY"], os.environ.get("DISPLAY")
-        subprocess.run(["xclip", "-selection", "clipboard", "-in"], input="what was copied before", text=True,
-                       env=display, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        Paste().type("東京で会いましょう, ça va?")
-        assert window.settled(quiet=0.5) == "東京で会いましょう, ça va?"
-        restored = subprocess.run(["xclip", "-selection", "clipboard", "-out"], env=display, capture_output=True,
-                                  text=True, timeout=10).stdout
-        assert restored == "what was copied before"
-    finally:
-        _restore_display(saved)
-        window.close()
+        try:
+            subprocess.run(["xclip", "-selection", "clipboard", "-in"], input="what was copied before", text=True,
+                           env=display, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            Paste().type("東京で会いましょう, ça va?")
+            assert window.wait_for("東京で会いましょう, ça va?") == "東京で会いましょう, ça va?"
+            restored = subprocess.run(["xclip", "-selection", "clipboard", "-out"], env=display, capture_output=True,
+                                      text=True, timeout=10).stdout
+            assert restored == "what was copied before"
+        finally:
+            _restore_display(saved)
 
 
 def _restore_display(saved: str | None) -> None:
@@ -160,17 +170,24 @@ class Session:
     screenshot: Path
 
 
-def _wait_health(url: str, subscribers: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if json.load(response)["subscribers"] >= subscribers:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"fewer than {subscribers} subscribers connected")
+def _subscribers(url: str) -> int | None:
+    """How many subscribers the daemon at ``url`` has; None while it does not answer yet."""
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+            return json.load(response)["subscribers"]
+    except OSError:
+        return None
+
+
+def _start(stack: contextlib.ExitStack, args: list[str], **kwargs: object) -> subprocess.Popen:
+    """A process that ``stack`` stops (SIGTERM, then SIGKILL) when it closes."""
+    proc = subprocess.Popen(args, **kwargs)  # type: ignore[call-overload]
+    stack.callback(reap, proc)
+    return proc
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 @pytest.fixture(scope="module")
@@ -178,77 +195,68 @@ def session(display, eval_dir, tmp_path_factory) -> Iterator[Session]:
     from playwright.sync_api import sync_playwright
 
     tmp = tmp_path_factory.mktemp("desktop")
-    try:
-        pulse, env = start_pulse(tmp / "xdg")
-    except StenodError as exc:
-        pytest.fail(f"{exc} (.ci/run installs them)", pytrace=False)
-    env = {**env, "DISPLAY": display["DISPLAY"], "XDG_CONFIG_HOME": str(tmp / "config")}
-    env.pop("WAYLAND_DISPLAY", None)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env["STENOD_URL"] = f"ws://127.0.0.1:{port}"
-    procs: list[subprocess.Popen] = []
-    daemon = subprocess.Popen([sys.executable, "-m", "stenod", "run", "--device", "pulse", "--listen",
-                               f"127.0.0.1:{port}"], env=env, stderr=subprocess.DEVNULL)
-    procs.append(daemon)
-    window = TextWindow(display, tmp)
     result = Session()
-    with sync_playwright() as playwright:
+    with contextlib.ExitStack() as stack:
+        try:
+            pulse, env = start_pulse(tmp / "xdg")
+        except StenodError as exc:
+            pytest.fail(f"{exc} (.ci/run installs them)", pytrace=False)
+        watch_pid_file(pid_file(env), "pulseaudio")
+        stack.callback(stop_pulse, pulse, env)
+        env = {**env, "DISPLAY": display["DISPLAY"], "XDG_CONFIG_HOME": str(tmp / "config")}
+        env.pop("WAYLAND_DISPLAY", None)
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        env["STENOD_URL"] = f"ws://127.0.0.1:{port}"
+        _start(stack, [sys.executable, "-m", "stenod", "run", "--device", "pulse", "--listen", f"127.0.0.1:{port}"],
+               env=env, stderr=subprocess.DEVNULL)
+        window = stack.enter_context(TextWindow(display, tmp))
+        playwright = stack.enter_context(sync_playwright())
         browser = playwright.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
                                              args=CHROMIUM_FLAGS)
-        try:
-            _wait_health(url, 0, timeout=120)
-            tail_finals = (tmp / "finals.txt").open("w")
-            tail_json = (tmp / "events.jsonl").open("w")
-            live_out = (tmp / "live.txt").open("w")
-            procs += [
-                subprocess.Popen([sys.executable, "-m", "stenod", "type", "--backend", "xdotool"], env=env),
-                subprocess.Popen([sys.executable, "-m", "stenod", "tail", "--finals"], env=env, stdout=tail_finals),
-                subprocess.Popen([sys.executable, "-m", "stenod", "tail", "--json"], env=env, stdout=tail_json),
-                subprocess.Popen([sys.executable, "-m", "stenod", "type", "--live", "--backend", "stdout"], env=env,
-                                 stdout=live_out),
-            ]
-            page = browser.new_page(viewport={"width": 1280, "height": 400})
-            page.goto(f"{url}/captions?lines=20&fade=0&size=34")
-            truth: list[dict] = []
-            token = session_token(env)
-            with connect(f"ws://127.0.0.1:{port}/v1/events", additional_headers={"Authorization": f"Bearer {token}"}
-                         ) as ws:
-                ws.recv(timeout=10)
-                _wait_health(url, 6)
-                reader = threading.Thread(target=_read_all, args=(ws, truth), daemon=True)
-                reader.start()
-                for name in ("whisper_jfk.wav", "sb_spk1_snt1.wav"):
-                    subprocess.run(["paplay", str(eval_dir / "utterances" / "en" / name)], env=env, check=True,
-                                   timeout=120)
-                    time.sleep(1.0)
-                _wait_quiet(truth)
-            result.truth = valid(truth)
-            result.typed = window.settled()
-            page.wait_for_timeout(500)
-            result.page_finals = page.eval_on_selector_all(".final", "lines => lines.map(l => l.textContent)")
-            result.page_partials = page.locator(".partial").count()
-            result.page_state = page.evaluate("document.body.dataset.state")
-            ARTIFACTS.mkdir(exist_ok=True)
-            result.screenshot = ARTIFACTS / "captions-page.png"
-            page.screenshot(path=str(result.screenshot), omit_background=True)
-        finally:
-            browser.close()
-            for proc in procs[1:]:
-                proc.terminate()
-            for proc in procs[1:]:
-                proc.wait(timeout=10)
-            daemon.terminate()
-            daemon.wait(timeout=30)
-            window.close()
-            pulse.terminate()
-            pulse.wait(timeout=10)
-    tail_finals.close()
-    tail_json.close()
-    live_out.close()
+        stack.callback(browser.close)
+        until(lambda: _subscribers(url) is not None, "the daemon serves", timeout=120)
+        outputs = {name: stack.enter_context((tmp / name).open("w"))
+                   for name in ("finals.txt", "events.jsonl", "live.txt")}
+        _start(stack, [sys.executable, "-m", "stenod", "type", "--backend", "xdotool"], env=env)
+        _start(stack, [sys.executable, "-m", "stenod", "tail", "--finals"], env=env, stdout=outputs["finals.txt"])
+        _start(stack, [sys.executable, "-m", "stenod", "tail", "--json"], env=env, stdout=outputs["events.jsonl"])
+        _start(stack, [sys.executable, "-m", "stenod", "type", "--live", "--backend", "stdout"], env=env,
+               stdout=outputs["live.txt"])
+        page = browser.new_page(viewport={"width": 1280, "height": 400})
+        page.goto(f"{url}/captions?lines=20&fade=0&size=34")
+        truth: list[dict] = []
+        token = session_token(env)
+        with connect(f"ws://127.0.0.1:{port}/v1/events", additional_headers={"Authorization": f"Bearer {token}"}
+                     ) as ws:
+            ws.recv(timeout=10)
+            until(lambda: (_subscribers(url) or 0) >= 6, "every client is connected")
+            reader = threading.Thread(target=_read_all, args=(ws, truth), daemon=True)
+            reader.start()
+            for name in ("whisper_jfk.wav", "sb_spk1_snt1.wav"):
+                closed = sum(e["type"] == "speech_end" for e in list(truth))
+                subprocess.run(["paplay", str(eval_dir / "utterances" / "en" / name)], env=env, check=True,
+                               timeout=120)
+                until(lambda closed=closed: utterances_closed(list(truth), past=closed),
+                      f"every utterance of {name} has its final and its end")
+        finals = [e["text"] for e in truth if e["type"] == "final"]
+        result.truth = valid(truth)
+        # Each client has shown everything before it is stopped.
+        result.typed = window.wait_for(" ".join(finals))
+        page.wait_for_function("n => document.querySelectorAll('.final').length >= n", arg=len(finals))
+        result.page_finals = page.eval_on_selector_all(".final", "lines => lines.map(l => l.textContent)")
+        result.page_partials = page.locator(".partial").count()
+        result.page_state = page.evaluate("document.body.dataset.state")
+        ARTIFACTS.mkdir(exist_ok=True)
+        result.screenshot = ARTIFACTS / "captions-page.png"
+        page.screenshot(path=str(result.screenshot), omit_background=True)
+        last = max(e["seq"] for e in truth if e["type"] != "partial")
+        until(lambda: len((tmp / "finals.txt").read_text().splitlines()) >= len(finals), "tail --finals is done")
+        until(lambda: any(e["seq"] >= last for e in _jsonl(tmp / "events.jsonl")), "tail --json is done")
+        until(lambda: len((tmp / "live.txt").read_text()) >= len(" ".join(finals)), "type --live is done")
     result.live = (tmp / "live.txt").read_text()
     result.tail_finals = (tmp / "finals.txt").read_text().splitlines()
-    result.tail_json = [json.loads(line) for line in (tmp / "events.jsonl").read_text().splitlines()]
+    result.tail_json = _jsonl(tmp / "events.jsonl")
     yield result
 
 
@@ -258,20 +266,6 @@ def _read_all(ws, out: list[dict]) -> None:
             out.append(json.loads(ws.recv()))
     except Exception:  # closed: the test looks at what arrived
         pass
-
-
-def _wait_quiet(events: list[dict], quiet: float = 3.0, timeout: float = 60) -> None:
-    """Until every utterance is closed and nothing came for ``quiet`` seconds."""
-    deadline = time.monotonic() + timeout
-    count, since = len(events), time.monotonic()
-    while time.monotonic() < deadline:
-        time.sleep(0.1)
-        if len(events) != count:
-            count, since = len(events), time.monotonic()
-        starts = sum(e["type"] == "speech_start" for e in events)
-        ends = sum(e["type"] == "speech_end" for e in events)
-        if starts == ends and time.monotonic() - since >= quiet:
-            return
 
 
 def _finals(session: Session) -> list[str]:
@@ -309,39 +303,37 @@ def test_the_captions_page_showed_every_final(session) -> None:
     _save_screenshot(session.screenshot, "captions-page.png")
 
 
+_LAST_FINAL_IS = """t => { const f = document.querySelectorAll('.final');
+                           return f.length > 0 && f[f.length - 1].textContent === t; }"""
+
 
 def test_the_captions_page_follows_a_restarted_daemon(tmp_path, jfk_wav) -> None:
     from playwright.sync_api import sync_playwright
 
-
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    first = Daemon(tmp_path / "a", "--input", str(jfk_wav))
     runtime = tmp_path / "a" / "run"
-    second = None
-    with sync_playwright() as playwright:
+    with contextlib.ExitStack() as stack:
+        first = stack.enter_context(Daemon(tmp_path / "a", "--input", str(jfk_wav)))
+        playwright = stack.enter_context(sync_playwright())
         browser = playwright.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
                                              args=CHROMIUM_FLAGS)
-        try:
-            page = browser.new_page()
-            page.goto(f"http://127.0.0.1:{first.port}/captions?lines=50&fade=0")
-            wait_finished(first)
-            page.wait_for_timeout(1500)
-            before = [e["text"] for e in stream_events(first) if e["type"] == "final"]
-            first.stop()
-            page.wait_for_function("document.body.dataset.state === 'disconnected'", timeout=10000)
-            assert page.inner_text("#state") == "reconnecting…"
-            second = Daemon(tmp_path / "b", "--input", str(jfk_wav), port=first.port, runtime=runtime)
-            wait_finished(second)
-            page.wait_for_timeout(1500)
-            truth = [e["text"] for e in stream_events(second) if e["type"] == "final"]
-            shown = page.eval_on_selector_all(".final", "lines => lines.map(l => l.textContent)")
-            assert page.evaluate("document.body.dataset.state") == "connected"
-        finally:
-            browser.close()
-            first.stop()
-            if second is not None:
-                second.stop()
+        stack.callback(browser.close)
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{first.port}/captions?lines=50&fade=0")
+        before = [e["text"] for e in stream_events(first) if e["type"] == "final"]
+        page.wait_for_function(_LAST_FINAL_IS, arg=before[-1], timeout=30000)
+        shown_before = page.locator(".final").count()
+        first.stop()
+        page.wait_for_function("document.body.dataset.state === 'disconnected'", timeout=10000)
+        assert page.inner_text("#state") == "reconnecting…"
+        second = stack.enter_context(Daemon(tmp_path / "b", "--input", str(jfk_wav), port=first.port,
+                                            runtime=runtime))
+        truth = [e["text"] for e in stream_events(second) if e["type"] == "final"]
+        page.wait_for_function("n => document.querySelectorAll('.final').length >= n",
+                               arg=shown_before + len(truth), timeout=30000)
+        shown = page.eval_on_selector_all(".final", "lines => lines.map(l => l.textContent)")
+        assert page.evaluate("document.body.dataset.state") == "connected"
     # the end of the first run (the page opened while it was speaking), then all of the second, none twice
     assert truth and shown[-len(truth):] == truth
     seen_before = shown[:-len(truth)]

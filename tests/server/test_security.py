@@ -181,7 +181,7 @@ def test_listening_beyond_loopback_must_be_asked_for(tmp_path) -> None:
         assert info.value.response.status_code == 401
     finally:
         d.stop()
-    assert "every client needs the token" in d.proc.stderr.read()
+    assert "every client needs the token" in d.log
 
 
 def test_stenod_token_prints_the_daemon_s_tokens(daemon) -> None:

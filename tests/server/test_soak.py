@@ -9,16 +9,25 @@ import sys
 from pathlib import Path
 
 from support.daemon import free_port
+from support.processes import reap_group
 
 SOAK = Path(__file__).resolve().parents[2] / "bench" / "stenod_bench" / "soak.py"
+TIMEOUT_S = 900
 
 
 def test_a_short_soak_loses_nothing(eval_dir) -> None:
-    run = subprocess.run([sys.executable, str(SOAK), "--listen-hours", "0.04", "--mic-minutes", "1.2",
-                          "--subscribers", "30", "--fault-period", "12", "--port", str(free_port()),
-                          "--eval-dir", str(eval_dir), "--json"], capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
-    result = json.loads(run.stdout.strip().splitlines()[-1])
+    # Its own process group: on a timeout the whole group (soak, its daemon, its sound server, its players) is
+    # stopped, SIGTERM first so that the soak's own clean-up runs.
+    soak = subprocess.Popen([sys.executable, str(SOAK), "--listen-hours", "0.04", "--mic-minutes", "1.2",
+                             "--subscribers", "30", "--fault-period", "12", "--port", str(free_port()),
+                             "--eval-dir", str(eval_dir), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        stdout, stderr = soak.communicate(timeout=TIMEOUT_S)
+    finally:
+        reap_group(soak, grace=60)
+    assert soak.returncode == 0, stdout[-2000:] + stderr[-3000:]
+    result = json.loads(stdout.strip().splitlines()[-1])
     assert result["finals_lost"] == 0 and result["finals_repeated"] == 0
     assert result["mic_finals"] >= 5 and result["listen_finals"] >= 10
     assert not result["subscribers_dropped"]

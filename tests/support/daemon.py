@@ -8,7 +8,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +43,17 @@ def pcm(audio: np.ndarray) -> bytes:
     return (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
 
 
-def collect(ws: ClientConnection, until: str = "", timeout: float = 60) -> list[dict]:
-    """Events from ``ws`` until one of type ``until``, the connection closes, or ``timeout`` passes."""
+def collect(ws: ClientConnection, until: str = "", timeout: float = 60,
+            stop: Callable[[dict], bool] | None = None) -> list[dict]:
+    """Events from ``ws`` until one of type ``until`` (or one ``stop`` accepts), the connection closes, or
+    ``timeout`` passes."""
     events = []
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
             event = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
             events.append(event)
-            if until and event["type"] == until:
+            if (until and event["type"] == until) or (stop is not None and stop(event)):
                 break
     except (ConnectionClosed, TimeoutError):
         pass
@@ -57,25 +61,86 @@ def collect(ws: ClientConnection, until: str = "", timeout: float = 60) -> list[
 
 
 class Daemon:
-    def __init__(self, tmp_path: Path, *args: str, port: int | None = None, runtime: Path | None = None) -> None:
+    """``stenod run`` on a free port (and its own runtime and config folders), ready once it said READY=1.
+
+    ``env`` is the environment it starts from (this process's by default); ``runtime`` its XDG_RUNTIME_DIR.
+
+    Stop it with :meth:`stop`, or use it as a context manager; a daemon that does not stop on SIGTERM is
+    killed. Its stderr is read as it comes (a full pipe would block its logging), into :attr:`log`.
+    """
+
+    def __init__(self, tmp_path: Path, *args: str, port: int | None = None, runtime: Path | None = None,
+                 env: Mapping[str, str] | None = None) -> None:
         self.port = port or free_port()
         self.notify_path = tmp_path / "notify.sock"
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(str(self.notify_path))
-        self.notify.settimeout(120)
-        env = {**os.environ, "NOTIFY_SOCKET": str(self.notify_path), "XDG_CONFIG_HOME": str(tmp_path / "config"),
-               "XDG_RUNTIME_DIR": str(runtime or tmp_path / "run")}
-        self.proc = subprocess.Popen([sys.executable, "-m", "stenod", "run", "--listen", f"127.0.0.1:{self.port}",
-                                      *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env = {**(os.environ if env is None else env), "NOTIFY_SOCKET": str(self.notify_path),
+               "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_RUNTIME_DIR": str(runtime or tmp_path / "run")}
         self.messages: list[str] = []
-        while not any(m.startswith("READY=1") for m in self.messages):
+        self._log: list[str] = []
+        self._logged = threading.Condition()
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-m", "stenod", "run", "--listen",
+                                          f"127.0.0.1:{self.port}", *args], env=env, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.PIPE, text=True)
+        except BaseException:
+            self.notify.close()
+            raise
+        self._reader = threading.Thread(target=self._read_log, daemon=True)
+        self._reader.start()
+        try:
+            self.wait_for_notify("READY=1", timeout=120)
+            self.runtime = (runtime or tmp_path / "run") / "stenod"
+            self.token = (self.runtime / "token").read_text().strip()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _read_log(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            with self._logged:
+                self._log.append(line)
+                self._logged.notify_all()
+        self.proc.stderr.close()
+
+    @property
+    def log(self) -> str:
+        """What it wrote to stderr so far (all of it once it stopped)."""
+        with self._logged:
+            return "".join(self._log)
+
+    def wait_for_log(self, fragment: str, timeout: float = 30) -> None:
+        """Until a line of its log contains ``fragment``; a test failure after ``timeout`` seconds."""
+        with self._logged:
+            if not self._logged.wait_for(lambda: any(fragment in line for line in self._log), timeout):
+                pytest.fail(f"the daemon did not log {fragment!r} within {timeout} s: {''.join(self._log)[-2000:]}")
+
+    def wait_for_notify(self, fragment: str, timeout: float = 30) -> str:
+        """The next readiness notification (``NOTIFY_SOCKET``) that contains ``fragment``, within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.notify.settimeout(min(0.5, max(0.01, deadline - time.monotonic())))
             try:
-                self.messages.append(self.notify.recv(4096).decode())
+                message = self.notify.recv(4096).decode()
             except TimeoutError:
-                self.proc.kill()
-                pytest.fail(f"daemon never became ready: {self.proc.communicate()[1][-2000:]}")
-        self.runtime = (runtime or tmp_path / "run") / "stenod"
-        self.token = (self.runtime / "token").read_text().strip()
+                if self.proc.poll() is not None:
+                    self._reader.join(10)
+                    pytest.fail(f"the daemon exited ({self.proc.returncode}) before it sent {fragment!r}: "
+                                f"{self.log[-2000:]}")
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the daemon sent no {fragment!r} within {timeout} s: {self.log[-2000:]}")
+                continue
+            self.messages.append(message)
+            if fragment in message:
+                return message
+
+    def __enter__(self) -> Daemon:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
     def connect(self, path: str, token: str | None = None, **kwargs: Any) -> ClientConnection:
         """A WebSocket to ``path``, showing the daemon's control token (or ``token``; "" for none)."""
@@ -94,40 +159,58 @@ class Daemon:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
-    def stop(self) -> int:
-        if self.notify.fileno() == -1:  # already stopped
-            return self.proc.returncode
+    def stop(self, grace: float = 30.0) -> int:
+        """SIGTERM, up to ``grace`` seconds to exit, then SIGKILL; the exit status (-9 when it had to be killed).
+
+        The notifications it sent while stopping (STOPPING=1) are added to ``messages``.
+        """
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout=30)
-            self.notify.settimeout(0.5)
-            while True:
-                self.messages.append(self.notify.recv(4096).decode())
-        except TimeoutError:
-            pass
-        finally:
-            self.notify.close()
-        return self.proc.returncode if self.proc.returncode is not None else code
+            try:
+                self.proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(10)
+        if self.notify.fileno() != -1:
+            self.notify.settimeout(0)
+            try:
+                while True:
+                    self.messages.append(self.notify.recv(4096).decode())
+            except (BlockingIOError, TimeoutError):
+                pass
+            finally:
+                self.notify.close()
+        return self.proc.returncode
 
 
-def stream_events(daemon: Daemon) -> list[dict]:
-    """Every event still in the daemon's replay ring, from a fresh subscriber."""
+def stream_events(daemon: Daemon, timeout: float = 90) -> list[dict]:
+    """Every event of a daemon that read an ``--input`` file, replayed from its first one up to the status
+    event that says it finished."""
     with daemon.connect("/v1/events?since=0") as ws:
-        ws.recv(timeout=10)  # hello
-        out = []
-        try:
-            while True:
-                out.append(json.loads(ws.recv(timeout=1.5)))
-        except TimeoutError:
-            return out
+        assert json.loads(ws.recv(timeout=10))["type"] == "hello"
+        out = collect(ws, until="__never__", timeout=timeout, stop=_finished)
+    if not out or not _finished(out[-1]):
+        pytest.fail(f"the daemon's stream did not reach its end: {out[-3:]}")
+    return out
 
 
 def wait_finished(daemon: Daemon, timeout: float = 90) -> None:
-    with daemon.connect("/v1/events?since=0") as ws:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            event = json.loads(ws.recv(timeout=timeout))
-            if event["type"] == "status" and event["state"] == "finished":
-                return
-    pytest.fail("the daemon did not finish its input")
+    """Until the daemon has read all of its ``--input`` file."""
+    stream_events(daemon, timeout)
+
+
+def _finished(event: dict) -> bool:
+    return event["type"] == "status" and event["state"] == "finished"
+
+
+def utterances_closed(events: list[dict], past: int = 0) -> bool:
+    """More than ``past`` utterances ended, none is still open, and each one not discarded has its final.
+
+    What a subscriber has once the speech it was played is over: nothing more is coming.
+    """
+    starts = [e for e in events if e["type"] == "speech_start"]
+    ends = [e for e in events if e["type"] == "speech_end"]
+    finals = {e["utterance_id"] for e in events if e["type"] == "final"}
+    return len(ends) > past and len(starts) == len(ends) and all(
+        e["utterance_id"] in finals for e in ends if not e.get("discarded"))
