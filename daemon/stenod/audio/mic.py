@@ -178,20 +178,22 @@ class Capture:
             self.on_state("no_microphone", f"{exc}; waiting for an input device")
             log.info("no input device yet; looking again in %.0f s", RETRY_S[0])
         else:
-            self._report_capturing()
+            self._report_capturing("input device")
 
     async def run(self) -> None:
         """Keep a device open, forever: call :meth:`start` first."""
+        found = "input device found"  # it was not there at start
         while True:
             if self.microphone is None:
                 self.microphone = await self._open()
-                self._report_capturing()
+                self._report_capturing(found)
             device = self.microphone.device
             while self.microphone.healthy() or self.paused():
                 await asyncio.sleep(1.0)
             log.warning("input device lost: %s", device["name"])
             self.stop()
             self.on_state("device_lost", f"input device {device['name']!r} stopped delivering audio")
+            found = "input device back"
 
     def stop(self) -> None:
         if self.microphone is not None:
@@ -199,10 +201,10 @@ class Capture:
             self.overflows += self.microphone.overflows
             self.microphone = None
 
-    def _report_capturing(self) -> None:
+    def _report_capturing(self, what: str) -> None:
         assert self.microphone is not None
         device = self.microphone.device
-        self.on_state("capturing", f"input device: {device['name']} ({device['rate']} Hz)")
+        self.on_state("capturing", f"{what}: {device['name']} ({device['rate']} Hz)")
 
     async def _open(self) -> Microphone:
         """A microphone that started, after as many attempts as it takes, looking again with backoff."""
