@@ -74,9 +74,10 @@ def test_listen_transcribes_a_client_s_own_audio(daemon, jfk_audio) -> None:
     with daemon.connect("/v1/listen?rate=44100") as ws:
         assert json.loads(ws.recv(timeout=5))["type"] == "hello"
         block = 4410
-        for i in range(0, len(audio_44k), block):  # 100 ms blocks at twice real time, as a live client sends
-            ws.send(pcm(audio_44k[i:i + block]))
-            time.sleep(0.05)
+        started = time.monotonic()
+        for i in range(0, len(audio_44k), block):  # 100 ms blocks at twice real time, as a live client sends:
+            ws.send(pcm(audio_44k[i:i + block]))  # the pace of the input, not a wait for the daemon
+            time.sleep(max(0.0, started + (i + block) / 44100 / 2 - time.monotonic()))
         ws.send(json.dumps({"type": "end"}))
         events = valid(collect(ws))
     finals = [e for e in events if e["type"] == "final"]
