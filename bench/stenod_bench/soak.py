@@ -7,8 +7,8 @@ takes them, and the same loop played into the virtual microphone in real time. S
 resume with ``since``. Meanwhile: a control flood, malformed messages, a few hundred connections that come
 and go, and the microphone's sink unloaded and loaded again.
 
-At the end, every subscriber that stayed must hold exactly the finals of a reference subscriber (each
-once), and the daemon's RSS, file descriptors and tasks must be flat. Usage::
+At the end, every subscriber that stayed must hold each final the daemon counted as published
+(``stenod_finals_total``) exactly once, and the daemon's RSS, file descriptors and tasks must be flat. Usage::
 
     python bench/stenod_bench/soak.py --listen-hours 1 --mic-minutes 10 --subscribers 100
 """
@@ -109,6 +109,18 @@ async def _subscribe(url: str, headers: dict[str, str], sub: Subscriber, stop: a
             await asyncio.sleep(1.0)
         except OSError:
             await asyncio.sleep(1.0)
+
+
+async def _all_received(subs: list[Subscriber], port: int, baseline: dict[str, float], timeout: float = 60.0) -> int:
+    """The number of finals the daemon published (``stenod_finals_total``, since ``baseline``), once every
+    subscriber still connected holds that many, or ``timeout`` seconds passed (then some were lost)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        published = int(_metrics(port)["stenod_finals_total"] - baseline["stenod_finals_total"])
+        behind = [s for s in subs if not s.dropped and len(set(s.finals)) < published]
+        if not behind or time.monotonic() > deadline:
+            return published
+        await asyncio.sleep(0.5)
 
 
 async def _listen(url: str, headers: dict[str, str], audio: np.ndarray, counters: dict[str, float]) -> None:
@@ -278,7 +290,8 @@ async def soak(args: argparse.Namespace) -> dict:
             began = time.monotonic()
             await _listen(url, headers, _playlist(eval_dir, args.listen_hours * 3600), counters)
             await mic
-            await asyncio.sleep(8.0)  # the last finals reach everyone
+            await asyncio.sleep(8.0)  # the last utterance is closed and decoded
+            published = await _all_received([reference, *subs], port, baseline)
             stop.set()
             await asyncio.gather(faults, watcher, *tasks, return_exceptions=True)
             await asyncio.sleep(3.0)  # every subscriber has left
@@ -293,8 +306,10 @@ async def soak(args: argparse.Namespace) -> dict:
                     daemon.kill()
                     daemon.wait()
             stop_pulse(pulse, env)
-    staying = [s for s in subs if not s.dropped]
-    lost = {s.name: len(set(reference.finals) - set(s.finals)) for s in staying}
+    # The daemon's own count of the finals it published is the truth: a final lost for every subscriber alike
+    # counts as lost too.
+    staying = [s for s in [reference, *subs] if not s.dropped]
+    lost = {s.name: max(0, published - len(set(s.finals))) for s in staying}
     repeated = {s.name: len(s.finals) - len(set(s.finals)) for s in staying}
     return {
         "wall_s": round(wall, 1),
@@ -302,7 +317,8 @@ async def soak(args: argparse.Namespace) -> dict:
         "listen_audio_h": round(counters["listen_audio_s"] / 3600, 3),
         "mic_audio_h": round(counters["mic_audio_s"] / 3600, 3),
         "listen_finals": int(counters["listen_finals"]),
-        "mic_finals": len(reference.finals),
+        "mic_finals": published,
+        "reference_finals": len(set(reference.finals)),
         "subscribers": len(subs) + 1,
         "subscribers_dropped": {s.name: s.dropped for s in subs if s.dropped},
         "reconnects": sum(s.reconnects for s in subs),

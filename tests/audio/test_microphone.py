@@ -27,7 +27,23 @@ from support.processes import reap, watch_pid_file
 from support.waits import until
 
 SESSION = "session_01_mixed_read"  # 20 read sentences, 122 s; the digit-string session's WER swings too much
-SESSION_WER = 0.047  # bench stream, Silero, this session
+MIC_MARGIN = 0.02  # the microphone path (48 kHz capture, resampling, real time) may cost this much WER
+
+
+@pytest.fixture(scope="module")
+def file_wer(sessions) -> float:
+    """The session's WER when its file goes through the same pipeline (Silero, tiny.en int8) without a
+    microphone, as ``stenod bench stream`` measures it: the reference the microphone is held to."""
+    from stenod.audio.classifiers import make_classifier
+    from stenod.core.events import Final
+    from stenod.engine.recognizer import WhisperRecognizer
+    from stenod.engine.whisper import WhisperEngine
+    from stenod.live.files import run_fast
+
+    session = sessions[SESSION]
+    recognizer = WhisperRecognizer(WhisperEngine.load("tiny.en", "int8"))
+    stats = run_fast(session["samples"], recognizer, make_classifier("silero"))
+    return word_error_rate([session["text"]], [" ".join(e.text for e in stats.events if isinstance(e, Final))])
 
 
 @pytest.fixture
@@ -55,7 +71,7 @@ def test_devices_lists_the_pulseaudio_inputs(pulse) -> None:
     assert out.returncode == 0 and "pulse" in out.stdout
 
 
-def test_dictation_through_the_microphone(pulse, sessions, eval_dir, tmp_path) -> None:
+def test_dictation_through_the_microphone(pulse, sessions, eval_dir, tmp_path, file_wer) -> None:
     session = sessions[SESSION]
     events: list[dict] = []
     with _daemon(pulse, tmp_path) as daemon, daemon.connect("/v1/events") as ws:
@@ -81,8 +97,8 @@ def test_dictation_through_the_microphone(pulse, sessions, eval_dir, tmp_path) -
     assert kinds[0] == "hello" and "speech_start" in kinds and "partial" in kinds
     finals = [e["text"] for e in events if e["type"] == "final"]
     wer = word_error_rate([session["text"]], [" ".join(finals)])
-    print(f"WER through the microphone: {wer:.3f}")
-    assert wer <= SESSION_WER + 0.02, f"WER {wer:.3f} through the microphone"
+    print(f"WER through the microphone: {wer:.3f}; from the file: {file_wer:.3f}")
+    assert wer <= file_wer + MIC_MARGIN, f"WER {wer:.3f} through the microphone, {file_wer:.3f} from the file"
 
 
 def test_a_lost_device_is_reported_and_reopened(pulse, tmp_path) -> None:

@@ -42,7 +42,15 @@ def test_short_window_agrees_with_full_window(engine: WhisperEngine, short_items
     refs = [item.text for item, _ in short_items]
     assert word_error_rate(refs, full) < 0.15
     assert word_error_rate(full, short) < 0.25, list(zip(full, short))
-    assert all(w.short_window or w.repetition for w in short_windows)
+    # Most answers come from the short window itself; one falls back to the full window only when the short
+    # window's own answer ran away (repeated itself, hit the token cap, or does not compress).
+    used_short = [w for w in short_windows if w.short_window]
+    assert len(used_short) > len(short_windows) // 2 and not any(w.repetition for w in used_short)
+    for (item, audio), window in zip(short_items, short_windows):
+        if not window.short_window:
+            assert window.repetition, item.id
+            runaway = engine.decode_window(audio, full=False, language="en", fallback=False)
+            assert runaway.short_window and runaway.repetition, (item.id, _text(engine, runaway))
 
 
 def test_forced_prefix_is_extended(engine: WhisperEngine, jfk_audio: np.ndarray) -> None:

@@ -5,6 +5,7 @@ Another local user is played by ``nobody`` (``setpriv``), talking to the daemon 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -12,8 +13,10 @@ import socket
 import stat
 import subprocess
 import sys
-import time
+import tempfile
 import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -26,10 +29,26 @@ NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
 
 
 @pytest.fixture(scope="module")
-def daemon(tmp_path_factory):
-    d = Daemon(tmp_path_factory.mktemp("security"), "--no-mic")
-    yield d
-    d.stop()
+def daemon() -> Iterator[Daemon]:
+    """A daemon whose runtime folder another user could reach, were it not for the daemon's own modes.
+
+    pytest's temporary folders are closed to other users, which would refuse ``nobody`` before the daemon's
+    permissions are ever tried; this one is open for traversal (0711) up to the daemon's folder.
+    """
+    home = Path(tempfile.mkdtemp(prefix="stenod-security-"))
+    try:
+        home.chmod(0o711)
+        (home / "run").mkdir(mode=0o711)
+        with Daemon(home, "--no-mic") as d:
+            yield d
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _as_nobody(*command: str) -> subprocess.CompletedProcess[str]:
+    if shutil.which("setpriv") is None or shutil.which("curl") is None:
+        pytest.fail("setpriv and curl are needed", pytrace=False)
+    return subprocess.run([*NOBODY, *command], capture_output=True, text=True, timeout=30)
 
 
 def test_the_token_is_private_and_kept_for_the_session(tmp_path) -> None:
@@ -117,9 +136,14 @@ def test_the_captions_page_carries_the_read_token_only_for_its_own_user(daemon) 
 def test_the_unix_socket_is_this_user_s_alone(daemon) -> None:
     path = daemon.runtime / "stenod.sock"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(daemon.runtime.stat().st_mode) == 0o700
-    other = subprocess.run([*NOBODY, "curl", "-s", "--unix-socket", str(path), "http://localhost/health"],
-                           capture_output=True, text=True, timeout=30)
-    assert other.returncode != 0 and not other.stdout
+    # The other user is real and can reach everything up to the daemon's folder, and the daemon over TCP:
+    assert _as_nobody("id", "-un").stdout.strip() == "nobody"
+    assert _as_nobody("test", "-x", str(daemon.runtime.parent)).returncode == 0
+    health = _as_nobody("curl", "-s", f"http://127.0.0.1:{daemon.port}/health")
+    assert health.returncode == 0 and json.loads(health.stdout)["state"] == "listening"
+    # so what refuses it the socket is the daemon's folder and socket modes.
+    other = _as_nobody("curl", "-s", "--unix-socket", str(path), "http://localhost/health")
+    assert other.returncode == 7 and not other.stdout  # 7: curl could not connect
     mine = subprocess.run(["curl", "-s", "--unix-socket", str(path), "http://localhost/health"], capture_output=True,
                           text=True, timeout=30)
     assert json.loads(mine.stdout)["state"] == "listening"
@@ -135,14 +159,24 @@ def test_compression_is_refused_and_oversized_frames_are_closed_with_1009(daemon
         assert info.value.rcvd is not None and info.value.rcvd.code == 1009
 
 
-def test_a_second_daemon_on_the_same_socket_is_refused_before_it_loads_a_model(daemon) -> None:
-    env = {**os.environ, "XDG_RUNTIME_DIR": str(daemon.runtime.parent),
-           "XDG_CONFIG_HOME": str(daemon.runtime.parent.parent / "second")}
-    started = time.monotonic()
-    second = subprocess.run([sys.executable, "-m", "stenod", "run", "--no-mic", "--listen",
-                             f"127.0.0.1:{free_port()}"], env=env, capture_output=True, text=True, timeout=60)
+def test_a_second_daemon_on_the_same_socket_is_refused_before_it_loads_a_model(daemon, tmp_path) -> None:
+    # The second daemon's model cache is a plain file: had it tried to load a model, that would be its error.
+    (tmp_path / "not-a-cache").write_text("")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(daemon.runtime.parent), "NOTIFY_SOCKET": str(tmp_path / "notify.sock"),
+           "XDG_CONFIG_HOME": str(tmp_path / "second"), "STENOD_CACHE_DIR": str(tmp_path / "not-a-cache")}
+    with notify:
+        second = subprocess.run([sys.executable, "-m", "stenod", "run", "--no-mic", "--listen",
+                                 f"127.0.0.1:{free_port()}"], env=env, capture_output=True, text=True, timeout=60)
+        notify.setblocking(False)
+        told = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                told.append(notify.recv(4096).decode())
     assert second.returncode == 2 and "another stenod is already running" in second.stderr
-    assert time.monotonic() - started < 30
+    assert second.stderr.count("\n") == 1, second.stderr  # that one line, and no model error after it
+    assert not any("loading" in message for message in told), told
     assert (daemon.runtime / "stenod.sock").exists()  # the first one keeps its socket
     with daemon.connect("/v1/events") as ws:
         assert json.loads(ws.recv(timeout=5))["type"] == "hello"
