@@ -1,7 +1,8 @@
 """The LLM clean-up hook: the chat client against a local endpoint, the ordered stage, and the daemon with it.
 
-A stdlib HTTP server in a thread plays the OpenAI-compatible chat endpoint (llama.cpp server, Ollama, vLLM)
-and answers as each test tells it: well, slowly, with errors or with garbage.
+The fake chat endpoint of ``support.chat`` (an OpenAI-compatible server in this process) plays llama.cpp
+server, Ollama or vLLM and answers as each test tells it: well, slowly, with errors or with garbage. The
+cleaner's clock is a ``FakeClock`` where the time it leaves a dead endpoint alone matters.
 """
 
 from __future__ import annotations
@@ -11,10 +12,8 @@ import json
 import logging
 import re
 import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import numpy as np
 import pytest
 
 from stenod.config import Config, LlmConfig, load
+from stenod.core.clock import FakeClock
 from stenod.core.events import Event, Final, Partial, SpeechEnd, SpeechStart, Status
 from stenod.core.fake import FakeRecognizer, LoudIsSpeech, ScriptWord
 from stenod.core.pipeline import PipelineConfig
@@ -29,81 +29,27 @@ from stenod.daemon import follow_llm
 from stenod.live.bus import EventBus
 from stenod.live.cleanup_stage import CleanupStage
 from stenod.live.decoder import DecodeService
-from stenod.live.llm import BREAK_AFTER, MAX_BODY, LlmCleaner
+from stenod.live.llm import BACKOFF_S, BREAK_AFTER, MAX_BODY, LlmCleaner
 from stenod.live.pipeline import LivePipeline
 from stenod.net.auth import Authority
 from stenod.server.state import DaemonState
 from stenod_bench.evaluation import word_error_rate
+from support.chat import ChatServer, completion, user_text
 from support.daemon import JFK, Daemon, collect, free_port, pcm, valid
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "integrations.md"
 DOC_URL = "http://127.0.0.1:8080/v1"
-Reply = Callable[[dict[str, Any]], tuple[int, bytes, float]]  # request JSON -> (status, body, delay s)
-
-
-def completion(content: Any) -> bytes:
-    return json.dumps({"object": "chat.completion", "choices": [
-        {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]}).encode()
-
-
-def user_text(request: dict[str, Any]) -> str:
-    return request["messages"][1]["content"]
-
-
-class ChatServer:
-    """``POST /v1/chat/completions`` in a thread; records each request and answers with ``reply``."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.reply: Reply = lambda request: (200, completion(user_text(request)), 0.0)
-        self.release = threading.Event()  # ends every delay at once
-        chat = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                chat.requests.append({"path": self.path, "headers": dict(self.headers), "json": body})
-                status, payload, delay = chat.reply(body)
-                if delay:
-                    chat.release.wait(delay)
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except OSError:
-                    pass  # the client gave up waiting
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
 def chat() -> Iterator[ChatServer]:
-    server = ChatServer()
-    yield server
-    server.close()
+    with ChatServer() as server:
+        yield server
 
 
-def _cleaner(chat: ChatServer, **kwargs: Any) -> LlmCleaner:
-    return LlmCleaner(LlmConfig(**{"url": chat.url, "model": "test-model", "prompt": "Fix it.", **kwargs}))
+def _cleaner(chat: ChatServer, clock: FakeClock | None = None, **kwargs: Any) -> LlmCleaner:
+    config = LlmConfig(**{"url": chat.url, "model": "test-model", "prompt": "Fix it.", **kwargs})
+    return LlmCleaner(config) if clock is None else LlmCleaner(config, clock=clock.now)
 
 
 def _docs_toml() -> str:
@@ -176,11 +122,10 @@ def test_a_slow_answer_falls_back_at_the_timeout(chat) -> None:
     assert dict(cleaner.fallbacks) == {"timeout": 1} and len(chat.requests) == 1
 
 
-def test_an_endpoint_that_keeps_timing_out_is_left_alone_for_a_while(chat, monkeypatch) -> None:
-    import stenod.live.llm
-
+def test_an_endpoint_that_keeps_timing_out_is_left_alone_for_a_while(chat) -> None:
     chat.reply = lambda request: (200, completion("Too late."), 10.0)
-    cleaner = _cleaner(chat, timeout_ms=100)
+    clock = FakeClock()
+    cleaner = _cleaner(chat, clock, timeout_ms=100)
 
     async def run() -> list[float]:
         took = []
@@ -193,9 +138,40 @@ def test_an_endpoint_that_keeps_timing_out_is_left_alone_for_a_while(chat, monke
     took = asyncio.run(run())
     assert all(t >= 0.09 for t in took[:3])  # each waited for its timeout; the two after it were not sent at all
     assert dict(cleaner.fallbacks) == {"timeout": 3, "resting": 2} and len(chat.requests) == 3
-    monkeypatch.setattr(stenod.live.llm.time, "monotonic", lambda: time.perf_counter() + 11.0)  # the rest is over
+    clock.advance(BACKOFF_S[0] + 1)  # the rest is over
     chat.reply = lambda request: (200, completion("Answered."), 0.0)
     assert asyncio.run(cleaner.clean("text")) == ("Answered.", "llm")
+
+
+def test_the_rest_doubles_while_the_endpoint_stays_down_and_ends_when_it_answers() -> None:
+    clock = FakeClock()
+    down = True
+    asked: list[str] = []
+
+    async def post(url: str, payload: dict[str, Any], headers: dict[str, str]) -> tuple[int, bytes]:
+        asked.append(payload["messages"][1]["content"])
+        if down:
+            raise ConnectionRefusedError(111, "Connection refused")
+        return 200, completion("Back.")
+
+    cleaner = LlmCleaner(LlmConfig(url="http://127.0.0.1:9/v1"), post=post, clock=clock.now)
+
+    def clean(times: int = 1) -> list[str]:
+        return [asyncio.run(cleaner.clean("text"))[1] for _ in range(times)]
+
+    assert clean(BREAK_AFTER + 1) == ["rules"] * (BREAK_AFTER + 1) and len(asked) == BREAK_AFTER  # resting
+    clock.advance(BACKOFF_S[0])
+    assert clean(BREAK_AFTER + 1) == ["rules"] * (BREAK_AFTER + 1) and len(asked) == 2 * BREAK_AFTER
+    clock.advance(BACKOFF_S[0])  # half of the doubled rest
+    assert clean() == ["rules"] and len(asked) == 2 * BREAK_AFTER
+    clock.advance(BACKOFF_S[0])
+    down = False
+    assert clean() == ["llm"] and len(asked) == 2 * BREAK_AFTER + 1
+    assert dict(cleaner.fallbacks) == {"connection": 2 * BREAK_AFTER, "resting": 3}
+    down = True  # a success starts the count and the rest afresh
+    assert clean(BREAK_AFTER + 1) == ["rules"] * (BREAK_AFTER + 1) and len(asked) == 3 * BREAK_AFTER + 1
+    clock.advance(BACKOFF_S[0])
+    assert clean() == ["rules"] and len(asked) == 3 * BREAK_AFTER + 2
 
 
 def test_a_refused_connection_falls_back() -> None:

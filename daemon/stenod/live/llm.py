@@ -16,6 +16,7 @@ import os
 import re
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +32,7 @@ BREAK_AFTER = 3  # timeouts or refused connections in a row before the endpoint 
 BACKOFF_S = (10.0, 300.0)  # how long it is left alone: doubling from the first to the second
 _QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»", "„": "“", "`": "`"}
 _THINKING = re.compile(r"^\s*<think>.*?</think>", re.DOTALL)
+Post = Callable[[str, dict[str, Any], dict[str, str]], Awaitable[tuple[int, bytes]]]  # as post_json
 
 
 class Fallback(Exception):
@@ -129,10 +131,17 @@ def llm_cleaner_for(config: LlmConfig) -> LlmCleaner | None:
 
 
 class LlmCleaner:
-    """Offers each final's text to the LLM; counts what it did (``rewritten``, ``fallbacks`` by kind)."""
+    """Offers each final's text to the LLM; counts what it did (``rewritten``, ``fallbacks`` by kind).
 
-    def __init__(self, config: LlmConfig) -> None:
+    ``post`` makes the HTTP call (``post_json``) and ``clock`` tells the time for leaving a dead endpoint
+    alone (``time.monotonic``): tests give it a fake endpoint and a clock they move themselves.
+    """
+
+    def __init__(self, config: LlmConfig, post: Post = post_json, clock: Callable[[], float] = time.monotonic
+                 ) -> None:
         self.config = config
+        self._post = post
+        self._clock = clock
         self.endpoint = config.url.rstrip("/") + "/chat/completions"
         self.headers: dict[str, str] = {}
         if config.api_key_env:
@@ -156,12 +165,12 @@ class LlmCleaner:
         """(text, step): the LLM's version and "llm", or ``text`` itself and "rules" when it fell back."""
         if not text.strip():
             return text, "rules"
-        if time.monotonic() < self._resting_until:  # a dead endpoint must not hold every final for the timeout
+        if self._clock() < self._resting_until:  # a dead endpoint must not hold every final for the timeout
             self.fallbacks["resting"] += 1
             return text, "rules"
         try:
             async with asyncio.timeout(self.config.timeout_ms / 1000):
-                status, body = await post_json(self.endpoint, self._payload(text), self.headers)
+                status, body = await self._post(self.endpoint, self._payload(text), self.headers)
             if status != 200:
                 raise Fallback("http_status", f"HTTP {status}: {body[:80]!r}")
             better = accept(answer_text(body), text)
@@ -187,7 +196,7 @@ class LlmCleaner:
         if self._unreachable >= BREAK_AFTER:
             log.warning("LLM clean-up: %s did not answer %d times in a row; finals keep their rule-based text for "
                         "%.0f s before it is tried again", self.endpoint, self._unreachable, self._backoff)
-            self._resting_until = time.monotonic() + self._backoff
+            self._resting_until = self._clock() + self._backoff
             self._unreachable, self._backoff = 0, min(2 * self._backoff, BACKOFF_S[1])
 
     def _payload(self, text: str) -> dict[str, Any]:
