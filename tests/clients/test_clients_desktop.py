@@ -239,24 +239,27 @@ def session(display, eval_dir, tmp_path_factory) -> Iterator[Session]:
                                timeout=120)
                 until(lambda closed=closed: utterances_closed(list(truth), past=closed),
                       f"every utterance of {name} has its final and its end")
-        finals = [e["text"] for e in truth if e["type"] == "final"]
+            finals = [e["text"] for e in list(truth) if e["type"] == "final"]
+            # Each client has shown everything before it is stopped.
+            result.typed = window.wait_for(" ".join(finals))
+            page.wait_for_function("n => document.querySelectorAll('.final').length >= n", arg=len(finals))
+            result.page_finals = page.eval_on_selector_all(".final", "lines => lines.map(l => l.textContent)")
+            result.page_partials = page.locator(".partial").count()
+            result.page_state = page.evaluate("document.body.dataset.state")
+            ARTIFACTS.mkdir(exist_ok=True)
+            result.screenshot = ARTIFACTS / "captions-page.png"
+            page.screenshot(path=str(result.screenshot), omit_background=True)
+        reader.join(10)
         result.truth = valid(truth)
-        # Each client has shown everything before it is stopped.
-        result.typed = window.wait_for(" ".join(finals))
-        page.wait_for_function("n => document.querySelectorAll('.final').length >= n", arg=len(finals))
-        result.page_finals = page.eval_on_selector_all(".final", "lines => lines.map(l => l.textContent)")
-        result.page_partials = page.locator(".partial").count()
-        result.page_state = page.evaluate("document.body.dataset.state")
-        ARTIFACTS.mkdir(exist_ok=True)
-        result.screenshot = ARTIFACTS / "captions-page.png"
-        page.screenshot(path=str(result.screenshot), omit_background=True)
-        last = max(e["seq"] for e in truth if e["type"] != "partial")
+        # The reference subscriber has left: what it saw is the truth, up to its last event that is not a partial
+        # (the daemon may say more after it left, such as "decoding caught up").
+        cut = max(e["seq"] for e in truth if e["type"] != "partial")
         until(lambda: len((tmp / "finals.txt").read_text().splitlines()) >= len(finals), "tail --finals is done")
-        until(lambda: any(e["seq"] >= last for e in _jsonl(tmp / "events.jsonl")), "tail --json is done")
+        until(lambda: any(e["seq"] >= cut for e in _jsonl(tmp / "events.jsonl")), "tail --json is done")
         until(lambda: len((tmp / "live.txt").read_text()) >= len(" ".join(finals)), "type --live is done")
     result.live = (tmp / "live.txt").read_text()
     result.tail_finals = (tmp / "finals.txt").read_text().splitlines()
-    result.tail_json = _jsonl(tmp / "events.jsonl")
+    result.tail_json = [e for e in _jsonl(tmp / "events.jsonl") if e["seq"] <= cut]
     yield result
 
 
