@@ -257,7 +257,7 @@ def _wait(condition: Callable[[], bool], timeout: float, message: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from stenod_bench.evaluation import eval_dir as default_eval_dir
-    from stenod_bench.pulse import start_pulse
+    from stenod_bench.pulse import start_pulse, stop_pulse
 
     parser = argparse.ArgumentParser(prog="stenod bench clients", description=__doc__.split("\n\n")[0])
     parser.add_argument("--eval-dir", type=Path, default=None)
@@ -278,7 +278,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             typing = _backends(env, folder, texts, args.rounds)
         finally:
             xvfb.terminate()
-            pulse.terminate()
+            xvfb.wait()
+            stop_pulse(pulse, env)
     print(f"\n{args.session}: {len(texts)} finals, from a WebSocket subscriber receiving each final to the text shown")
     for name, values in results.items():
         print(f"  {name:<32} {_percentiles(values)}")

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from stenod_bench.evaluation import word_error_rate
-from stenod_bench.pulse import start_pulse
+from stenod_bench.pulse import pid_file, start_pulse, stop_pulse
 from support.daemon import JFK, Daemon, collect, pcm
-from support.processes import reap
+from support.processes import watch_pid_file
 
 
 @pytest.fixture
@@ -60,6 +60,7 @@ def test_the_daemon_serves_without_a_microphone_and_takes_one_when_it_appears(
             assert word_error_rate([JFK], [" ".join(finals)]) < 0.2
 
             server, env = start_pulse(silent_machine)
+            watch_pid_file(pid_file(env), "pulseaudio")
             try:
                 states = _states_until(events, "listening", timeout=60)
                 assert _health(daemon)["state"] == "listening", states
@@ -67,7 +68,7 @@ def test_the_daemon_serves_without_a_microphone_and_takes_one_when_it_appears(
                 said = collect(events, timeout=60, stop=_last_words)  # the clip is two utterances
                 heard = " ".join(e["text"] for e in said if e["type"] == "final")
             finally:
-                reap(server)
+                stop_pulse(server, env)
         assert word_error_rate([JFK], [heard]) < 0.2, heard
     assert "no input device" in daemon.log and daemon.proc.returncode == 0
 
