@@ -60,8 +60,8 @@ async def serve_forever(config: Config, config_path: Path | None, input_file: Pa
     state = await build(config)
     servers = await start_server(state)
     wyoming = await _start_wyoming(state)
+    feeder = await start_source(state, source)
     summary = _summary(state, source)
-    feeder = await start_source(state, source, summary)
     log.info("%s", summary)
     notify(f"READY=1\nSTATUS={summary}")
     await serve_until_stopped(state, config_path)
@@ -127,7 +127,7 @@ async def _start_wyoming(state: DaemonState) -> asyncio.Server | None:
     return await start_wyoming(uri, state.new_pipeline, [(state.model, languages)], state.config.server.allow_remote)
 
 
-async def start_source(state: DaemonState, source: Source, summary: str) -> asyncio.Task[None]:
+async def start_source(state: DaemonState, source: Source) -> asyncio.Task[None]:
     """Start feeding the microphone pipeline (the microphone tried once already); a task to cancel at shutdown."""
     mic = state.mic
     assert mic is not None
@@ -137,10 +137,10 @@ async def start_source(state: DaemonState, source: Source, summary: str) -> asyn
             mic.feed(samples)
 
     if source.file is not None:
-        state.set_state(state.listening_state, summary)
+        state.set_state(state.listening_state, f"playing {source.file} as the microphone")
         return asyncio.create_task(_play_file(source.file, state, on_audio))
     if not source.microphone:
-        state.set_state(state.listening_state, summary)
+        state.set_state(state.listening_state, "no microphone: remote audio on /v1/listen only")
         return asyncio.create_task(_forever())  # remote audio only: nothing to feed
     capture = Capture(lambda: state.config.audio.device, on_audio, state.config.audio.block_ms,
                       microphone_reports(state), lambda: state.paused)
@@ -196,8 +196,10 @@ def _summary(state: DaemonState, source: Source) -> str:
     host, port = state.config.host_port
     if source.file is not None:
         heard = f"file {source.file}"
+    elif state.state == "no_microphone":
+        heard = "no microphone yet (it is taken as soon as one appears)"
     elif source.microphone:
-        heard = f"microphone {state.config.audio.device!r}" if state.config.audio.device else "the default microphone"
+        heard = "the microphone"
     else:
         heard = "no microphone (remote audio on /v1/listen only)"
     return (f"listening on ws://{host}:{port}/v1/events; {state.model} {state.config.model.precision}; "

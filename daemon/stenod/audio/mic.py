@@ -176,7 +176,6 @@ class Capture:
             self.microphone = await self._attempt()
         except DeviceError as exc:
             self.on_state("no_microphone", f"{exc}; waiting for an input device")
-            log.info("no input device yet; looking again in %.0f s", RETRY_S[0])
         else:
             self._report_capturing("input device")
 
@@ -214,7 +213,7 @@ class Capture:
             try:
                 return await self._attempt()
             except DeviceError as exc:
-                log.info("no input device yet (%s); looking again in %.0f s", exc, delay)
+                log.debug("no input device yet (%s); looking again in %.0f s", exc, delay)
             delay = min(RETRY_S[1], delay * 2)
 
     async def _attempt(self) -> Microphone:
