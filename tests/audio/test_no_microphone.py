@@ -70,7 +70,7 @@ def test_the_daemon_serves_without_a_microphone_and_takes_one_when_it_appears(
             finally:
                 stop_pulse(server, env)
         assert word_error_rate([JFK], [heard]) < 0.2, heard
-    assert "no input device" in daemon.log and daemon.proc.returncode == 0
+    assert "waiting for an input device" in daemon.log and daemon.proc.returncode == 0
 
 
 def _last_words(event: dict) -> bool:
