@@ -33,6 +33,7 @@ from typing import TextIO
 
 from stenod.errors import StenodError
 from stenod.net.auth import session_token
+from stenod_bench.processes import stop
 
 SESSION = "session_01_mixed_read"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -197,10 +198,9 @@ def _session(env: dict[str, str], folder: Path, wav: Path) -> tuple[dict[str, li
         return out, [t for _, t in finals]
     finally:
         for proc in procs:
-            proc.terminate()
-        daemon.terminate()
-        daemon.wait(timeout=30)
-        window.proc.terminate()
+            stop(proc, grace=10)
+        stop(daemon)
+        stop(window.proc, grace=10)
 
 
 def _backends(env: dict[str, str], folder: Path, texts: list[str], rounds: int) -> dict[str, list[float]]:
@@ -227,7 +227,7 @@ def _backends(env: dict[str, str], folder: Path, texts: list[str], rounds: int) 
                         out[name].append(seen - start)
                         out[f"{name}_chars"].append((seen - start) / len(piece))
     finally:
-        window.proc.terminate()
+        stop(window.proc, grace=10)
     return out
 
 
@@ -277,8 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             results, texts = _session(env, folder, wav)
             typing = _backends(env, folder, texts, args.rounds)
         finally:
-            xvfb.terminate()
-            xvfb.wait()
+            stop(xvfb, grace=10)
             stop_pulse(pulse, env)
     print(f"\n{args.session}: {len(texts)} finals, from a WebSocket subscriber receiving each final to the text shown")
     for name, values in results.items():

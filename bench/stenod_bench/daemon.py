@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import socket
 import statistics
 import subprocess
@@ -24,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stenod.net.auth import session_token
+from stenod_bench.processes import stop
 
 SESSION = "session_01_mixed_read"
 
@@ -143,12 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             one_start, one = _play_and_listen(port, env, item.audio, item.duration, 1)
             many_start, many = _play_and_listen(port, env, item.audio, item.duration, args.subscribers)
         finally:
-            daemon.send_signal(signal.SIGTERM)
-            try:
-                daemon.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-                daemon.wait()
+            stop(daemon)
             stop_pulse(pulse, env)
 
     audio = load_audio(item.audio)

@@ -33,6 +33,7 @@ import numpy as np
 
 from stenod.net.auth import session_token
 from stenod_bench.daemon import wait_until_healthy
+from stenod_bench.processes import stop
 
 
 def _free_port() -> int:
@@ -80,8 +81,7 @@ class _Daemon:
             time.sleep(1.0)
 
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=30)
+        stop(self.proc)
 
 
 def _files(daemon: _Daemon, rounds: int) -> None:

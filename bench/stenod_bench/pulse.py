@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from stenod.errors import StenodError
+from stenod_bench.processes import stop
 
 SINK = "stenod_sink"
 
@@ -58,13 +59,7 @@ def stop_pulse(server: subprocess.Popen | None, env: dict[str, str], timeout: fl
     with contextlib.suppress(OSError, subprocess.TimeoutExpired):
         subprocess.run(["pulseaudio", "--kill"], env=env, capture_output=True, timeout=timeout)
     if server is not None:
-        if server.poll() is None:
-            server.terminate()
-        try:
-            server.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server, grace=timeout)
     for pid in {named, _named_pid(env)}:
         if pid is not None and (server is None or pid != server.pid):
             _end(pid, timeout)

@@ -36,6 +36,7 @@ from websockets.exceptions import ConnectionClosed
 from stenod.audio.files import load_audio
 from stenod.net.auth import session_token
 from stenod_bench.evaluation import eval_dir as default_eval_dir
+from stenod_bench.processes import stop as stop_process
 from stenod_bench.pulse import SINK, start_pulse, stop_pulse
 
 SESSIONS = ["session_01_mixed_read", "session_02_commands_numbers", "session_03_long_passages",
@@ -299,12 +300,7 @@ async def soak(args: argparse.Namespace) -> dict:
             wall = time.monotonic() - began
         finally:
             if daemon is not None:
-                daemon.terminate()
-                try:
-                    daemon.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    daemon.kill()
-                    daemon.wait()
+                stop_process(daemon, grace=60)
             stop_pulse(pulse, env)
     # The daemon's own count of the finals it published is the truth: a final lost for every subscriber alike
     # counts as lost too.

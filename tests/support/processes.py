@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from stenod_bench.processes import stop
+
 PR_SET_CHILD_SUBREAPER = 36
 _watched: list[tuple[Path, str]] = []  # (pid file, what the process's command line must contain)
 
@@ -35,16 +37,7 @@ class Leftover:
 
 def reap(proc: subprocess.Popen, grace: float = 10.0) -> int:
     """Stop ``proc``: SIGTERM, up to ``grace`` seconds to exit, then SIGKILL; its exit status."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.terminate()
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            proc.wait()
-    return proc.returncode
+    return stop(proc, grace)
 
 
 def reap_group(proc: subprocess.Popen, grace: float = 10.0) -> int:
