@@ -30,7 +30,7 @@ install: $(VENV)/.installed
 
 dev: $(VENV)/.installed-dev
 
-## make deps  — the Debian packages the tests drive (nothing happens when all are present)
+## make deps  — the Debian packages the tests drive, installed with apt-get by .ci/deps (nothing when all are present)
 deps:
 	@sh .ci/deps $(DEBS)
 
