@@ -37,7 +37,9 @@ def websocket_handlers(gate: Gate, routes: dict[str, Route]) -> tuple[ProcessReq
         url = urlsplit(request.path)
         route = routes.get(url.path)
         query = parse_qs(url.query)
-        token = query.get("token", [""])[0] or None if route is not None and route.query_token else None
+        token = None  # ``?token=`` counts only on a route that takes one (URLs end up in logs and histories)
+        if route is not None and route.query_token:
+            token = query.get("token", [""])[0] or None
         access = gate.decide(Head(lambda name: request.headers.get_all(name), token, connection.transport))
         if access.refusal:
             return refuse(connection, http.HTTPStatus.FORBIDDEN, access.refusal)
