@@ -84,11 +84,10 @@ def test_unknown_model_name(jfk_wav: Path, empty_cache: Path) -> None:
     assert_one_line_error(proc, "gigantic")
 
 
-def test_model_dir_without_tokenizer(tmp_path: Path, jfk_wav: Path, tiny_model_dir: Path, empty_cache: Path) -> None:
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "config.json").write_bytes((tiny_model_dir / "config.json").read_bytes())
-    (model / "model.bin").symlink_to(tiny_model_dir / "model.bin")
+def test_model_dir_without_tokenizer(make_synthetic_whisper, jfk_wav: Path, empty_cache: Path) -> None:
+    """A vocabulary no installed model shares (large-v3's 51 866 tokens) needs its own tokenizer.json."""
+    path, _ = make_synthetic_whisper(n_vocab=51866)
+    model = path.parent
     proc = run_stenod("transcribe", str(jfk_wav), "--model", str(model), cache=empty_cache)
     assert_one_line_error(proc, str(model), "tokenizer.json")
 

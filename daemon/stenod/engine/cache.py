@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import onnx
 
 from stenod.engine.convert import CONVERTER_VERSION, Dims, build_decoder, build_encoder, read_dims
 from stenod.engine.ct2 import read_ct2
+from stenod.engine.known_models import alignment_heads, missing_tokenizer_hint, shared_files
 from stenod.engine.models import ModelFiles
 from stenod.errors import ModelError
 from stenod.paths import cache_root
@@ -129,12 +130,29 @@ def _load_config(files: ModelFiles) -> dict[str, Any]:
     return config
 
 
-def _convert_fp32(files: ModelFiles, target: Path) -> None:
+def _complete(files: ModelFiles, dims: Dims) -> tuple[ModelFiles, dict[str, Any]]:
+    """``files`` and its config, with what the model's release shares filled in where the directory lacks it."""
     config = _load_config(files)
+    shared = shared_files(dims.n_vocab) if files.tokenizer is None or files.config is None else None
+    if files.tokenizer is None:
+        if shared is None:
+            raise ModelError(f"{files.describe()}: no tokenizer.json ({missing_tokenizer_hint(dims.n_vocab)})")
+        log.info("%s: using the tokenizer of %s", files.name, shared.tokenizer.parent)
+        files = replace(files, tokenizer=shared.tokenizer, vocabulary=files.vocabulary or shared.vocabulary)
+    if files.config is None and shared is not None and shared.config is not None:
+        config = {k: v for k, v in json.loads(shared.config.read_text()).items() if k != "alignment_heads"}
+    if not config.get("alignment_heads"):
+        config["alignment_heads"] = [list(head) for head in alignment_heads(dims)]
+    return files, config
+
+
+def _convert_fp32(files: ModelFiles, target: Path) -> None:
     log.info("converting %s (%s) to ONNX", files.name, files.describe())
     model = read_ct2(files.weights)
     dims = read_dims(model)
+    files, config = _complete(files, dims)
     heads = _alignment_heads(config)
+    assert files.tokenizer is not None
     with tempfile.TemporaryDirectory(prefix=f".{target.name}.", dir=target.parent) as tmp_name:
         tmp = Path(tmp_name)
         onnx.save(build_encoder(model, dims), tmp / "encoder.onnx")

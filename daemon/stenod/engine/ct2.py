@@ -50,11 +50,13 @@ class _Stream:
     def __init__(self, handle: BinaryIO, origin: str) -> None:
         self._handle = handle
         self._origin = origin
+        self.where = ""  # where the parse is, for the message of a file that ends early
 
     def read(self, n: int) -> bytes:
         data = self._handle.read(n)
         if len(data) != n:
-            raise ModelError(f"{self._origin}: truncated (wanted {n} bytes, got {len(data)})")
+            raise ModelError(f"{self._origin}: truncated{self.where} (wanted {n} bytes, got {len(data)}): "
+                             "the file is incomplete")
         return data
 
     def u8(self) -> int:
@@ -108,7 +110,8 @@ def _parse(s: _Stream, origin: str) -> CT2Model:
     if count > 100_000:
         raise ModelError(f"{origin}: implausible variable count {count}")
     variables: dict[str, np.ndarray] = {}
-    for _ in range(count):
+    for index in range(count):
+        s.where = f" in variable {index + 1} of {count}"
         name = s.string()
         rank = s.u8()
         shape = tuple(s.u32() for _ in range(rank))
@@ -127,6 +130,7 @@ def _parse(s: _Stream, origin: str) -> CT2Model:
         if nbytes != dtype.itemsize * size:
             raise ModelError(f"{origin}: variable {name!r} has {nbytes} bytes for {shape} {dtype}")
         variables[name] = np.frombuffer(raw, dtype=dtype).reshape(shape)
+    s.where = " in the aliases"
     for _ in range(s.u32()):
         alias = s.string()
         target = s.string()

@@ -46,7 +46,7 @@ class ModelFiles:
     name: str
     weights: tuple[Path, ...]  # model.bin, or its parts in order
     config: Path | None
-    tokenizer: Path
+    tokenizer: Path | None  # None: the release's shared tokenizer is found once the size is known
     vocabulary: Path | None
 
     def describe(self) -> str:
@@ -98,7 +98,8 @@ def _first(dirs: list[Path], name: str) -> Path | None:
 
 
 def from_directory(path: Path, name: str | None = None) -> ModelFiles:
-    """A directory with ``model.bin`` (or ``model.bin.part1``, ``part2``…), ``tokenizer.json`` and ``config.json``."""
+    """A directory with ``model.bin`` (or ``model.bin.part1``, ``part2``…), and usually ``tokenizer.json`` and
+    ``config.json`` (without them, those shared by the model's release are used)."""
     if not path.is_dir():
         raise ModelError(f"{path}: no such model directory")
     if (path / "model.safetensors").is_file() and not (path / "model.bin").is_file():
@@ -117,10 +118,8 @@ def _assemble(name: str, dirs: list[Path]) -> ModelFiles:
         if not parts:
             raise ModelError(f"{where}: no model.bin")
         weights = tuple(parts)
-    tokenizer = _first(dirs, "tokenizer.json")
-    if tokenizer is None:
-        raise ModelError(f"{where}: no tokenizer.json")
-    return ModelFiles(name, weights, _first(dirs, "config.json"), tokenizer, _first(dirs, "vocabulary.txt"))
+    return ModelFiles(name, weights, _first(dirs, "config.json"), _first(dirs, "tokenizer.json"),
+                      _first(dirs, "vocabulary.txt"))
 
 
 def _part_number(path: Path) -> int:
