@@ -18,6 +18,7 @@ from stenod.engine.decoding import (
     LogitRules,
     build_prompt,
     compression_ratio,
+    decode_beam,
     decode_once,
     decode_with_fallback,
     is_silence,
@@ -58,6 +59,10 @@ class FakeRunner:
         logits = self.logits_for(list(state.history), state.pass_index)
         assert logits.shape == (V,)
         return logits.astype(np.float32)
+
+    def fork(self, state: object) -> State:
+        assert isinstance(state, State)
+        return State(state.pass_index, list(state.history))
 
 
 def peaked(*boosts: tuple[int, float], base: np.ndarray | None = None) -> np.ndarray:
@@ -599,3 +604,74 @@ def test_has_repetition() -> None:
     assert not has_repetition([])
     assert has_repetition([4, 4], min_repeats=2)
     assert not has_repetition([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+
+
+# Beam search ---------------------------------------------------------------------------------------------------
+
+
+def _garden_path(tok: WhisperTokenizer, prompt_len: int) -> tuple[LogitFn, list[int], list[int]]:
+    """A model whose likeliest first word leads nowhere: greedy takes it, a beam finds the better sentence."""
+    a, b, c, d = tok.encode(" the")[0], tok.encode(" a")[0], tok.encode(" cat")[0], tok.encode(" dog")[0]
+
+    def logits_for(history: list[int], _: int) -> np.ndarray:
+        said = history[prompt_len:]
+        if not said:
+            return peaked((a, 5.0), (b, 4.6))  # "the" a little likelier than "a"
+        if said == [a]:
+            return peaked((c, 3.0), (d, 3.0))  # after "the" nothing is sure: two words share the mass
+        if said == [b]:
+            return peaked((c, 12.0))  # after "a", "cat" is certain
+        return peaked((tok.eot, 12.0))
+
+    return logits_for, [a, c], [b, c]
+
+
+def test_beam_finds_the_sequence_greedy_misses(tok: WhisperTokenizer) -> None:
+    prompt = [tok.sot, tok.no_timestamps]
+    logits_for, _, better = _garden_path(tok, len(prompt))
+    rules = LogitRules(tok, V, _no_ts())
+    greedy = decode_once(FakeRunner(logits_for), tok, prompt, rules, 0.0, 10, np.random.default_rng(0))
+    beam = decode_beam(FakeRunner(logits_for), tok, prompt, rules, 5, 10)
+    assert greedy.tokens[0] != better[0]
+    assert beam.tokens == better
+    assert beam.sum_logprob > greedy.sum_logprob
+    assert len(beam.token_logprobs) == len(beam.tokens)
+    assert -0.5 < beam.sum_logprob - sum(beam.token_logprobs) < 0  # the end-of-text token's share
+
+
+def test_beam_of_one_is_greedy(tok: WhisperTokenizer) -> None:
+    prompt = [tok.sot, tok.no_timestamps]
+
+    def logits_for(history: list[int], _: int) -> np.ndarray:
+        if len(history) > len(prompt) + 8:
+            return peaked((tok.eot, 50.0))
+        return np.random.default_rng(len(history)).standard_normal(V).astype(np.float32) * 3
+
+    rules = LogitRules(tok, V, _no_ts())
+    greedy = decode_once(FakeRunner(logits_for), tok, prompt, rules, 0.0, 20, np.random.default_rng(0))
+    beam = decode_beam(FakeRunner(logits_for), tok, prompt, rules, 1, 20)
+    assert beam.tokens == greedy.tokens
+
+
+def test_fallback_uses_the_beam_at_temperature_zero(tok: WhisperTokenizer) -> None:
+    prompt = [tok.sot, tok.no_timestamps]
+    logits_for, _, better = _garden_path(tok, len(prompt))
+    result = decode_with_fallback(FakeRunner(logits_for), tok, prompt, _no_ts(beam_size=5, log_prob_threshold=None),
+                                  V, CTX)
+    assert result.tokens == better and result.temperature == 0.0
+    plain = decode_with_fallback(FakeRunner(logits_for), tok, prompt, _no_ts(log_prob_threshold=None), V, CTX)
+    assert plain.tokens != better
+
+
+def test_beam_hypotheses_keep_their_own_states(tok: WhisperTokenizer) -> None:
+    """Every step feeds one hypothesis its own history: a shared state would mix the beams' tokens."""
+    prompt = [tok.sot, tok.no_timestamps]
+    logits_for, _, _ = _garden_path(tok, len(prompt))
+    seen: list[list[int]] = []
+
+    def recording(history: list[int], index: int) -> np.ndarray:
+        seen.append(history[len(prompt):])
+        return logits_for(history, index)
+
+    decode_beam(FakeRunner(recording), tok, prompt, LogitRules(tok, V, _no_ts()), 3, 10)
+    assert all(len(h) <= 2 for h in seen)  # never three words: each history is one hypothesis

@@ -19,6 +19,10 @@ class StepRunner(Protocol):
 
     def step(self, state: object, tokens: list[int]) -> np.ndarray: ...
 
+    def fork(self, state: object) -> object:
+        """A copy of ``state`` that later steps on either leave the other alone."""
+        ...
+
 
 @dataclass(frozen=True)
 class DecodingOptions:
@@ -35,6 +39,8 @@ class DecodingOptions:
     max_initial_timestamp: float = 1.0
     max_new_tokens: int | None = None
     seed: int = 0
+    beam_size: int = 1  # above 1: beam search at temperature 0 (sampling above it, as Whisper does)
+    patience: float = 1.0  # beam search stops after beam_size × patience finished candidates
 
 
 @dataclass
@@ -115,19 +121,89 @@ def _no_speech_probability(logits: np.ndarray, no_speech: int) -> float:
     return float(np.exp(log_softmax(logits)[no_speech]))
 
 
-def decode_once(runner: StepRunner, tokenizer: WhisperTokenizer, prompt: list[int], rules: LogitRules,
-                temperature: float, max_new_tokens: int, rng: np.random.Generator) -> DecodeResult:
-    """One pass: feed the prompt, then pick tokens until end-of-text or the cap."""
+@dataclass
+class _Primed:
+    """The decoder after the prompt: its state, the next logits, the forced tail and the no-speech probability."""
+
+    state: object
+    logits: np.ndarray
+    forced: list[int]
+    no_speech: float
+
+
+def _prime(runner: StepRunner, tokenizer: WhisperTokenizer, prompt: list[int]) -> _Primed:
     state = runner.fresh()
     sot_at = prompt.index(tokenizer.sot)
     begin = sot_at + 1
     while begin < len(prompt) and tokenizer.eot <= prompt[begin] < tokenizer.timestamp_begin:
         begin += 1  # language, task and no-timestamps tokens
-    forced = prompt[begin:]
     logits = runner.step(state, prompt[: sot_at + 1])
     no_speech = _no_speech_probability(logits, tokenizer.no_speech)
     if sot_at + 1 < len(prompt):
         logits = runner.step(state, prompt[sot_at + 1:])
+    return _Primed(state, logits, prompt[begin:], no_speech)
+
+
+def _finish(tokenizer: WhisperTokenizer, result: DecodeResult) -> DecodeResult:
+    result.text = tokenizer.decode(result.tokens).strip()
+    result.compression_ratio = compression_ratio(result.text)
+    return result
+
+
+@dataclass
+class _Hypothesis:
+    tokens: list[int]
+    logprobs: list[float]
+    total: float
+    state: object
+    logits: np.ndarray | None = None
+
+
+def decode_beam(runner: StepRunner, tokenizer: WhisperTokenizer, prompt: list[int], rules: LogitRules,
+                beam_size: int, max_new_tokens: int, patience: float = 1.0) -> DecodeResult:
+    """Beam search at temperature 0, ranked by log-probability over length as Whisper ranks it.
+
+    Each live hypothesis keeps its own decoder state; a step expands every one by its best
+    ``beam_size + 1`` tokens and keeps the ``beam_size`` best unfinished ones. It stops when
+    ``beam_size × patience`` candidates have ended or at the token cap.
+    """
+    primed = _prime(runner, tokenizer, prompt)
+    live = [_Hypothesis([], [], 0.0, primed.state, primed.logits)]
+    finished: list[_Hypothesis] = []
+    wanted = max(1, round(beam_size * patience))
+    for _ in range(max_new_tokens):
+        candidates: list[tuple[float, int, int, float]] = []  # (total, parent, token, logprob)
+        for index, hyp in enumerate(live):
+            assert hyp.logits is not None
+            logprobs = log_softmax(rules.apply(hyp.logits, hyp.tokens, primed.forced))
+            for token in np.argsort(logprobs)[::-1][:beam_size + 1]:
+                if np.isfinite(logprobs[token]):
+                    candidates.append((hyp.total + float(logprobs[token]), index, int(token), float(logprobs[token])))
+        candidates.sort(key=lambda c: -c[0])
+        chosen: list[_Hypothesis] = []
+        for total, parent, token, logprob in candidates:
+            source = live[parent]
+            if token == tokenizer.eot:
+                if len(finished) < wanted:
+                    finished.append(_Hypothesis(source.tokens, source.logprobs, total, source.state))
+            elif len(chosen) < beam_size:
+                chosen.append(_Hypothesis([*source.tokens, token], [*source.logprobs, logprob], total,
+                                          runner.fork(source.state)))
+        if len(finished) >= wanted or not chosen:
+            break
+        for hyp in chosen:
+            hyp.logits = runner.step(hyp.state, [hyp.tokens[-1]])
+        live = chosen
+    pool = finished or live
+    best = max(pool, key=lambda h: h.total / max(1, len(h.tokens)))
+    return _finish(tokenizer, DecodeResult(best.tokens, best.total, best.logprobs, primed.no_speech, 0.0))
+
+
+def decode_once(runner: StepRunner, tokenizer: WhisperTokenizer, prompt: list[int], rules: LogitRules,
+                temperature: float, max_new_tokens: int, rng: np.random.Generator) -> DecodeResult:
+    """One pass: feed the prompt, then pick tokens until end-of-text or the cap."""
+    primed = _prime(runner, tokenizer, prompt)
+    state, logits, forced, no_speech = primed.state, primed.logits, primed.forced, primed.no_speech
     tokens: list[int] = []
     logprobs: list[float] = []
     total = 0.0
@@ -147,10 +223,7 @@ def decode_once(runner: StepRunner, tokenizer: WhisperTokenizer, prompt: list[in
         if len(tokens) == max_new_tokens:
             break
         logits = runner.step(state, [token])
-    result = DecodeResult(tokens, total, logprobs, no_speech, temperature)
-    result.text = tokenizer.decode(tokens).strip()
-    result.compression_ratio = compression_ratio(result.text)
-    return result
+    return _finish(tokenizer, DecodeResult(tokens, total, logprobs, no_speech, temperature))
 
 
 def is_silence(result: DecodeResult, options: DecodingOptions) -> bool:
@@ -172,9 +245,12 @@ def decode_with_fallback(runner: StepRunner, tokenizer: WhisperTokenizer, prompt
     tried: list[DecodeResult] = []
     passing_ratio: list[DecodeResult] = []
     for temperature in options.temperature:
-        candidates = options.best_of if temperature > 0 else 1
-        runs = [decode_once(runner, tokenizer, prompt, rules, temperature, limit, rng) for _ in range(candidates)]
-        result = max(runs, key=lambda r: r.sum_logprob)
+        if temperature == 0 and options.beam_size > 1:
+            result = decode_beam(runner, tokenizer, prompt, rules, options.beam_size, limit, options.patience)
+        else:
+            candidates = options.best_of if temperature > 0 else 1
+            runs = [decode_once(runner, tokenizer, prompt, rules, temperature, limit, rng) for _ in range(candidates)]
+            result = max(runs, key=lambda r: r.sum_logprob)
         tried.append(result)
         retry = False
         if (options.compression_ratio_threshold is not None

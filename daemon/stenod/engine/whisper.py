@@ -39,6 +39,11 @@ class _Runner:
         assert isinstance(state, DecoderState)
         return self.runtime.step(state, tokens)[0]
 
+    def fork(self, state: object) -> DecoderState:
+        assert isinstance(state, DecoderState)  # a step replaces the caches, never writes into them
+        return DecoderState(cross=state.cross, frames=state.frames, self_cache=dict(state.self_cache),
+                            length=state.length)
+
 
 @dataclass
 class WindowResult:
