@@ -128,17 +128,21 @@ def cmd_models_pull(args: argparse.Namespace) -> int:
 def cmd_stream(args: argparse.Namespace) -> int:
     from stenod.audio.classifiers import make_classifier
     from stenod.audio.files import load_audio
+    from stenod.config import Config, ModelConfig, StreamConfig
     from stenod.core.cleanup import CleanupConfig
     from stenod.core.events import Event
     from stenod.core.pipeline import PipelineConfig
-    from stenod.engine.recognizer import WhisperRecognizer
-    from stenod.engine.whisper import WhisperEngine
     from stenod.live.files import run_fast, run_realtime
     from stenod.live.render import LiveView
+    from stenod.tuning import load_recognizer
 
     audio = load_audio(args.file)
     classifier = make_classifier(args.vad)
-    recognizer = WhisperRecognizer(WhisperEngine.load(args.model, args.precision, args.threads))
+    vocabulary = tuple(args.vocabulary)
+    model = ModelConfig(name=args.model or ModelConfig.name, precision=args.precision, threads=args.threads or 0,
+                        final_model=args.final_model or "", final_beam=args.final_beam)
+    recognizer = load_recognizer(Config(model=model, stream=StreamConfig(
+        spoken_punctuation=args.spoken_punctuation, vocabulary=vocabulary)))
     replacements = {}
     for pair in args.replace:
         source, sep, target = pair.partition("=")
@@ -147,7 +151,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
         replacements[source.strip()] = target
     config = PipelineConfig(language=args.language, partials=not args.no_partials,
                             cleanup=CleanupConfig(spoken_punctuation=args.spoken_punctuation,
-                                                  replacements=replacements))
+                                                  replacements=replacements, vocabulary=vocabulary))
     sink: Callable[[Event], None]
     if args.json:
         def sink(event: Event) -> None:
@@ -169,7 +173,8 @@ def _daemon_config(args: argparse.Namespace) -> Config:
     return load(Path(args.config) if args.config else None, {
         "audio": {"device": getattr(args, "device", None)},
         "model": {"name": getattr(args, "model", None), "precision": getattr(args, "precision", None),
-                  "threads": getattr(args, "threads", None), "language": getattr(args, "language", None)},
+                  "threads": getattr(args, "threads", None), "language": getattr(args, "language", None),
+                  "final_model": getattr(args, "final_model", None), "final_beam": getattr(args, "final_beam", None)},
         "server": {"listen": getattr(args, "listen", None),
                    "unix_socket": False if getattr(args, "no_unix_socket", False) else None,
                    "wyoming": getattr(args, "wyoming", None)},
@@ -338,6 +343,7 @@ def _add_run(sub: Subcommands) -> None:
     p.add_argument("--vad", choices=["silero", "webrtc"], default=None)
     p.add_argument("--no-mic", action="store_true", help="no microphone: serve remote audio on /v1/listen only")
     p.add_argument("--input", default=None, help="play this audio file as the microphone, in real time")
+    _final_args(p, default_beam=None)
     p.set_defaults(func=cmd_run)
 
 
@@ -356,7 +362,15 @@ def _add_stream(sub: Subcommands) -> None:
     p.add_argument("--spoken-punctuation", action="store_true", help='"comma", "new line"… become marks')
     p.add_argument("--replace", action="append", default=[], metavar="FROM=TO",
                    help="replace a word or phrase in final text (repeatable; whole words, any case)")
+    p.add_argument("--vocabulary", action="append", default=[], metavar="TERM",
+                   help="a name or term the model is prompted with and near-misses are corrected to (repeatable)")
+    _final_args(p, default_beam=1)
     p.set_defaults(func=cmd_stream)
+
+
+def _final_args(p: argparse.ArgumentParser, default_beam: int | None) -> None:
+    p.add_argument("--final-model", default=None, help="a second, larger model for finals (e.g. base)")
+    p.add_argument("--final-beam", type=int, default=default_beam, help="beam width of the final decode")
 
 
 def _add_bench(sub: Subcommands) -> None:

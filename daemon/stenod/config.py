@@ -34,6 +34,8 @@ class ModelConfig:
     precision: str = "int8"
     threads: int = 0  # 0: as many as the machine has, up to 4
     language: str = ""  # "": detect (English for .en models)
+    final_model: str = ""  # a second, larger model for finals only ("": finals on `name`)
+    final_beam: int = 1  # beam width of the final decode (1: greedy)
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class StreamConfig:
     partials: bool = True
     spoken_punctuation: bool = False
     replacements: dict[str, str] = field(default_factory=dict)
+    vocabulary: tuple[str, ...] = ()  # names and jargon: the model is prompted with them, near-misses corrected
 
 
 LLM_PROMPT = ("You correct text that a speech recogniser transcribed from dictation. Fix punctuation, capitalisation "
@@ -90,7 +93,7 @@ CHOICES = {("model", "precision"): ("int8", "fp32"), ("stream", "vad"): ("silero
 RANGES = {("audio", "block_ms"): (5, 500), ("model", "threads"): (0, 64), ("server", "replay_events"): (1, 10**6),
           ("server", "max_queued_finals"): (1, 10**6), ("server", "max_message_bytes"): (1024, 1 << 30),
           ("server", "max_upload_bytes"): (1024, 1 << 31), ("server", "max_upload_seconds"): (1, 86400),
-          ("llm", "timeout_ms"): (50, 60000)}
+          ("llm", "timeout_ms"): (50, 60000), ("model", "final_beam"): (1, 16)}
 
 
 def _check(section: str, key: str, value: Any, default: Any) -> Any:

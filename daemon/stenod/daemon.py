@@ -77,13 +77,13 @@ async def serve_forever(config: Config, config_path: Path | None, input_file: Pa
 def pipeline_config(config: Config) -> PipelineConfig:
     return PipelineConfig(language=config.model.language or None, partials=config.stream.partials,
                           cleanup=CleanupConfig(spoken_punctuation=config.stream.spoken_punctuation,
-                                                replacements=dict(config.stream.replacements)))
+                                                replacements=dict(config.stream.replacements),
+                                                vocabulary=config.stream.vocabulary))
 
 
 async def build(config: Config) -> DaemonState:
     """The daemon's state: its token, its socket claimed, the model loaded, the microphone's pipeline."""
-    from stenod.engine.recognizer import WhisperRecognizer
-    from stenod.engine.whisper import WhisperEngine
+    from stenod.tuning import load_recognizer
 
     authority = Authority(load_or_create_token(runtime_dir()))
     if config.server.unix_socket:
@@ -91,9 +91,9 @@ async def build(config: Config) -> DaemonState:
     if config.server.allow_remote:
         log.warning("listening on %s for other hosts: every client needs the token", config.server.listen)
     notify("STATUS=loading the model")
-    engine = await asyncio.to_thread(WhisperEngine.load, config.model.name, config.model.precision,
-                                     config.model.threads or None)
-    decoder = DecodeService(WhisperRecognizer(engine))
+    recognizer = await asyncio.to_thread(load_recognizer, config)
+    engine = recognizer.engine
+    decoder = DecodeService(recognizer)
     bus = EventBus(config.server.replay_events, config.server.max_queued_finals)
     language = config.model.language or ("en" if not engine.multilingual else "auto")
 
@@ -228,8 +228,21 @@ def reload(state: DaemonState, config_path: Path | None) -> None:
         log.error("reload failed, keeping the running configuration: %s", exc)
         return
     follow_llm(state, previous.llm)
+    follow_prompt(state)
     log.info("configuration reloaded")
     notify("STATUS=configuration reloaded")
+
+
+def follow_prompt(state: DaemonState) -> None:
+    """Apply a reloaded vocabulary and spoken punctuation to the model's prompt (the clean-up follows per stream)."""
+    from stenod.engine.recognizer import WhisperRecognizer
+    from stenod.tuning import recognizer_prompt
+
+    recognizer = state.decoder.recognizer
+    if isinstance(recognizer, WhisperRecognizer):
+        recognizer.set_prompt(recognizer_prompt(state.config.stream))
+    if state.mic is not None:
+        state.mic.set_cleanup(pipeline_config(state.config).cleanup)
 
 
 def follow_llm(state: DaemonState, previous: LlmConfig) -> None:

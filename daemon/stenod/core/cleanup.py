@@ -10,6 +10,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from stenod.core.vocabulary import Vocabulary
+
 FILLER = r"(?:u+m+|u+h+|e+rm+|er|a+h+|h+m+)"
 _FILLER = re.compile(rf"(?P<pre>\s*[,;]?)\s*(?<![\w'-]){FILLER}(?![\w'-])(?P<post>[,;.!?…]*)", re.IGNORECASE)
 
@@ -29,15 +31,34 @@ SPOKEN_PUNCTUATION: dict[str, str] = {
     "question mark": "?", "exclamation mark": "!", "exclamation point": "!",
     "full stop": ".", "period": ".", "comma": ",", "semicolon": ";", "semi colon": ";", "colon": ":",
 }
+# How Whisper tiny.en and base write the commands when it mishears them, as measured by ``stenod bench
+# punctuation`` (synthetic voices): only spellings that are not ordinary words in running text ("comment",
+# "common", "Colin" and "the area" are also heard, and stay words).
+SPOKEN_ALIASES: dict[str, str] = {
+    "kama": "comma", "comer": "comma", "commer": "comma", "semi-colon": "semicolon", "semicolons": "semicolon",
+    "question-mark": "question mark", "new-line": "new line", "full-stop": "full stop",
+    "exclamation-mark": "exclamation mark", "explanation mark": "exclamation mark",
+}
+# The prompt that keeps the model writing the commands as words when spoken punctuation is on (measured
+# with the same bench: without it the commands are dropped, turned into marks or misheard more often).
+SPOKEN_PUNCTUATION_PROMPT = "Hi comma new line period question mark"
 # A command word after one of these is a noun ("a comma", "the period"), not a command.
 _NOUN_CONTEXT = frozenset((
     "a", "an", "the", "this", "that", "these", "those", "each", "every", "per", "one", "some", "any", "no",
     "its", "his", "her", "their", "our", "my", "your", "of",
 ))
-_COMMAND = re.compile(
-    r"(?P<lead>[,.;:!?]*)(?P<space>\s*)(?<![\w'-])(?P<literal>literal\s+)?"
-    r"(?P<cmd>" + "|".join(re.escape(k).replace(r"\ ", r"\s+") for k in SPOKEN_PUNCTUATION) + r")"
-    r"(?![\w'-])(?P<trail>[,.;:!?]*)", re.IGNORECASE)
+
+
+def _command_pattern(words: list[str]) -> re.Pattern[str]:
+    alternatives = sorted(words, key=len, reverse=True)
+    return re.compile(
+        r"(?P<lead>[,.;:!?]*)(?P<space>\s*)(?<![\w'-])(?P<literal>literal\s+)?"
+        r"(?P<cmd>" + "|".join(re.escape(k).replace(r"\ ", r"\s+") for k in alternatives) + r")"
+        r"(?![\w'-])(?P<trail>[,.;:!?]*)", re.IGNORECASE)
+
+
+_COMMAND = _command_pattern(list(SPOKEN_PUNCTUATION))
+_COMMAND_OR_ALIAS = _command_pattern([*SPOKEN_PUNCTUATION, *SPOKEN_ALIASES])
 
 ABBREVIATIONS = frozenset(("mr", "mrs", "ms", "dr", "st", "jr", "sr", "vs", "etc", "e.g", "i.e", "prof", "approx"))
 _SENTENCE_START = re.compile(r"(^|[.!?]\s+|\n\s*)([a-z])")
@@ -60,8 +81,11 @@ def remove_stutters(text: str) -> str:
     return _WORD_REPEAT.sub(collapse, _FRAGMENT.sub(lambda m: m["word"], text))
 
 
-def spoken_punctuation(text: str) -> str:
-    """Standalone commands ("comma", "new line", …) become the mark; "literal comma" types the word."""
+def spoken_punctuation(text: str, aliases: bool = True) -> str:
+    """Standalone commands ("comma", "new line", …) become the mark; "literal comma" types the word.
+
+    With ``aliases``, the model's measured misspellings of a command ("Kama") count as the command.
+    """
     def replace(m: re.Match[str]) -> str:
         before = text[:m.start()].split()
         previous = re.sub(r"\W", "", before[-1].lower()) if before else ""
@@ -70,11 +94,12 @@ def spoken_punctuation(text: str) -> str:
             return m["lead"] + m["space"] + m["cmd"] + m["trail"]
         if previous in _NOUN_CONTEXT or (following and following[0].lower() == "of"):
             return m.group(0)
-        mark = SPOKEN_PUNCTUATION[" ".join(m["cmd"].lower().split())]
+        said = " ".join(m["cmd"].lower().split())
+        mark = SPOKEN_PUNCTUATION[SPOKEN_ALIASES.get(said, said)]
         if mark.startswith("\n"):  # a line break keeps the sentence end before it
             return m["lead"] + mark
         return mark + " "
-    return _COMMAND.sub(replace, text)
+    return (_COMMAND_OR_ALIAS if aliases else _COMMAND).sub(replace, text)
 
 
 def apply_replacements(text: str, replacements: Mapping[str, str]) -> str:
@@ -121,6 +146,7 @@ class CleanupConfig:
     stutters: bool = True
     spoken_punctuation: bool = False
     replacements: Mapping[str, str] = field(default_factory=dict)
+    vocabulary: tuple[str, ...] = ()  # names and jargon whose near-misses are corrected
     capitalise: bool = True
 
 
@@ -138,6 +164,8 @@ def steps(config: CleanupConfig) -> list[tuple[str, Step]]:
         chosen.append(("spoken_punctuation", spoken_punctuation))
     if config.replacements:
         chosen.append(("replacements", lambda t: apply_replacements(t, config.replacements)))
+    if config.vocabulary:
+        chosen.append(("vocabulary", Vocabulary(config.vocabulary).correct))
     chosen.append(("spacing", fix_spacing))
     if config.capitalise:
         chosen.append(("capitalise", capitalise))

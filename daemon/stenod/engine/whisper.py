@@ -74,7 +74,7 @@ class WhisperEngine:
     def __init__(self, converted: Converted, precision: str = "int8", threads: int | None = None) -> None:
         self.converted = converted
         self.precision = precision
-        self.name = converted.manifest["name"]
+        self.name: str = converted.manifest["name"]
         self.dims = converted.dims
         self.threads = threads or default_threads()
         encoder, decoder = converted.graphs(precision)

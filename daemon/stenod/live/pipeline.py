@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
 from stenod.core import SAMPLE_RATE
+from stenod.core.cleanup import CleanupConfig
 from stenod.core.clock import Clock, MonotonicClock
 from stenod.core.events import Event
 from stenod.core.pipeline import Pipeline, PipelineConfig
@@ -56,6 +58,10 @@ class LivePipeline:
     def set_clean(self, clean: Clean | None) -> None:
         """Offer the finals from now on to ``clean`` (None: publish the rule-based text)."""
         self.publish.clean = clean
+
+    def set_cleanup(self, cleanup: CleanupConfig) -> None:
+        """The rule-based clean-up of the finals published from now on (they still start with the stable text)."""
+        self.pipeline.config = replace(self.pipeline.config, cleanup=cleanup)
 
     def status(self, state: str, message: str = "") -> None:
         self.publish(self.pipeline.status(state, message))
