@@ -14,6 +14,7 @@ SUITES = {  # NAME: the module whose main(argv) runs it, and what it measures
     "engine": ("stenod_bench.engine", "this engine against faster-whisper, side by side"),
     "stream": ("stenod_bench.stream", "latency and WER of the live pipeline on the dictation sessions"),
     "punctuation": ("stenod_bench.punctuation", "spoken punctuation through the model: prompt and aliases"),
+    "mic": ("stenod_bench.miclatency", "a virtual microphone's latency, hop by hop, by the wall clock"),
     "daemon": ("stenod_bench.daemon", "the daemon through PulseAudio: idle cost, latency, fan-out"),
     "clients": ("stenod_bench.clients", "from a final to the text in a window, on the page, in tail"),
     "protocols": ("stenod_bench.protocols", "OpenAI endpoints and the LLM hook, each beside its peer"),
