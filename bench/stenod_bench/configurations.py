@@ -162,7 +162,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parse_spec(spec)
     print(f"every dictation session, fast mode (virtual clock), {args.precision}, VAD {args.vad}; "
           "one process per configuration, one after the other\n")
-    results = [r for spec in specs if (r := _run_child(spec, args)) is not None]
+    results = []
+    for spec in specs:
+        result = _run_child(spec, args)
+        if result is not None:
+            results.append(result)
+            print(f"  {spec}: WER {result['wer']:.3f}, final p50 {result['final_p50']:.2f} s, "
+                  f"{result['cpu_per_speech_s']:.2f} CPU-s/s, peak {result['peak_rss_mib']:.0f} MiB", flush=True)
+    print()
     print_table(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

@@ -164,8 +164,9 @@ def decode_beam(runner: StepRunner, tokenizer: WhisperTokenizer, prompt: list[in
     """Beam search at temperature 0, ranked by log-probability over length as Whisper ranks it.
 
     Each live hypothesis keeps its own decoder state; a step expands every one by its best
-    ``beam_size + 1`` tokens and keeps the ``beam_size`` best unfinished ones. It stops when
-    ``beam_size × patience`` candidates have ended or at the token cap.
+    ``beam_size + 1`` tokens and keeps the ``beam_size`` best unfinished ones; an ending counts as a
+    candidate only if it ranks above the last of those. It stops when ``beam_size × patience`` candidates
+    have ended or at the token cap.
     """
     primed = _prime(runner, tokenizer, prompt)
     live = [_Hypothesis([], [], 0.0, primed.state, primed.logits)]
@@ -181,14 +182,16 @@ def decode_beam(runner: StepRunner, tokenizer: WhisperTokenizer, prompt: list[in
                     candidates.append((hyp.total + float(logprobs[token]), index, int(token), float(logprobs[token])))
         candidates.sort(key=lambda c: -c[0])
         chosen: list[_Hypothesis] = []
-        for total, parent, token, logprob in candidates:
+        for total, parent, token, logprob in candidates:  # best first, down to the beam_size-th to go on
             source = live[parent]
             if token == tokenizer.eot:
                 if len(finished) < wanted:
                     finished.append(_Hypothesis(source.tokens, source.logprobs, total, source.state))
-            elif len(chosen) < beam_size:
-                chosen.append(_Hypothesis([*source.tokens, token], [*source.logprobs, logprob], total,
-                                          runner.fork(source.state)))
+                continue
+            chosen.append(_Hypothesis([*source.tokens, token], [*source.logprobs, logprob], total,
+                                      runner.fork(source.state)))
+            if len(chosen) == beam_size:
+                break
         if len(finished) >= wanted or not chosen:
             break
         for hyp in chosen:
