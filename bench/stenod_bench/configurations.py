@@ -51,6 +51,13 @@ def build_recognizer(spec: Spec, precision: str, threads: int | None) -> tuple[W
     """The recogniser a configuration names, and (for ``auto``) what was chosen and why."""
     from stenod.engine.whisper import WhisperEngine
 
+    if spec.policy == "auto":
+        from stenod.config import Config, ModelConfig
+        from stenod.tuning import load_recognizer
+
+        recognizer = load_recognizer(Config(model=ModelConfig(precision=precision, threads=threads or 0)))
+        beam = recognizer.final_options.beam_size
+        return recognizer, f"{recognizer.name}, final beam {beam}: {recognizer.beam_reason}"
     engine = WhisperEngine.load(spec.model, precision, threads)
     final = None
     if spec.final_model and spec.final_model != spec.model:
@@ -162,13 +169,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parse_spec(spec)
     print(f"every dictation session, fast mode (virtual clock), {args.precision}, VAD {args.vad}; "
           "one process per configuration, one after the other\n")
-    results = []
+    results: list[dict] = []
     for spec in specs:
-        result = _run_child(spec, args)
-        if result is not None:
-            results.append(result)
-            print(f"  {spec}: WER {result['wer']:.3f}, final p50 {result['final_p50']:.2f} s, "
-                  f"{result['cpu_per_speech_s']:.2f} CPU-s/s, peak {result['peak_rss_mib']:.0f} MiB", flush=True)
+        row = _run_child(spec, args)
+        if row is not None:
+            results.append(row)
+            print(f"  {spec}: WER {row['wer']:.3f}, final p50 {row['final_p50']:.2f} s, "
+                  f"{row['cpu_per_speech_s']:.2f} CPU-s/s, peak {row['peak_rss_mib']:.0f} MiB", flush=True)
     print()
     print_table(results)
     if args.json:

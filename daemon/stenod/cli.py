@@ -236,8 +236,12 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 def cmd_config_show(args: argparse.Namespace) -> int:
     from stenod.config import to_toml
+    from stenod.tuning import explain
 
-    print(to_toml(_daemon_config(args)), end="")
+    config = _daemon_config(args)
+    print(to_toml(config), end="")
+    for line in explain(config):
+        print(f"# {line}")
     return 0
 
 

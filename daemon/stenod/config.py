@@ -35,7 +35,7 @@ class ModelConfig:
     threads: int = 0  # 0: as many as the machine has, up to 4
     language: str = ""  # "": detect (English for .en models)
     final_model: str = ""  # a second, larger model for finals only ("": finals on `name`)
-    final_beam: int = 1  # beam width of the final decode (1: greedy)
+    final_beam: int = 0  # beam width of the final decode (1: greedy; 0: the widest that fits this machine)
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ CHOICES = {("model", "precision"): ("int8", "fp32"), ("stream", "vad"): ("silero
 RANGES = {("audio", "block_ms"): (5, 500), ("model", "threads"): (0, 64), ("server", "replay_events"): (1, 10**6),
           ("server", "max_queued_finals"): (1, 10**6), ("server", "max_message_bytes"): (1024, 1 << 30),
           ("server", "max_upload_bytes"): (1024, 1 << 31), ("server", "max_upload_seconds"): (1, 86400),
-          ("llm", "timeout_ms"): (50, 60000), ("model", "final_beam"): (1, 16)}
+          ("llm", "timeout_ms"): (50, 60000), ("model", "final_beam"): (0, 16)}
 
 
 def _check(section: str, key: str, value: Any, default: Any) -> Any:

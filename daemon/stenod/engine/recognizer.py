@@ -29,6 +29,7 @@ class WhisperRecognizer:
         self.final_engine = final_engine or engine
         self.final_options = DecodingOptions(beam_size=max(1, final_beam))
         self.calls = 0
+        self.beam_reason = ""  # why the finals' beam is what it is (shown by `stenod config show`)
         self._prompt_ids: dict[int, list[int]] = {}
         self.set_prompt(prompt_text)
 
