@@ -62,6 +62,31 @@ def test_spoken_punctuation(raw: str, expected: str) -> None:
     assert fix_spacing(spoken_punctuation(raw)) == expected
 
 
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("The deadline is tomorrow, Kama, so please hurry period", "The deadline is tomorrow, so please hurry."),
+    ("Dear Anna Comer thanks for the reply period.", "Dear Anna, thanks for the reply."),
+    ("We shipped it, semi-colon, the customers are happy.", "We shipped it; the customers are happy."),
+    ("is it ready question-mark", "is it ready?"),
+])
+def test_the_models_misspellings_of_commands_count(raw: str, expected: str) -> None:
+    assert fix_spacing(spoken_punctuation(raw)) == expected
+
+
+def test_aliases_can_be_left_out() -> None:
+    assert spoken_punctuation("tomorrow Kama so", aliases=False) == "tomorrow Kama so"
+
+
+@pytest.mark.parametrize("text", [
+    "We need it for the period of time you mentioned.",
+    "Send a comma-separated list.",
+    "We launched a new line of products.",
+    "Put a comma after the name.",
+    "The Kama Sutra is old.",
+])
+def test_literal_uses_stay_words(text: str) -> None:
+    assert clean(text, CleanupConfig(spoken_punctuation=True)) == text
+
+
 def test_replacements_are_whole_words_case_insensitive_longest_first() -> None:
     table = {"steno d": "stenod", "steno": "Steno™", "gnu": "GNU"}
     assert apply_replacements("Steno D runs on gnu and gnus", table) == "stenod runs on GNU and gnus"
