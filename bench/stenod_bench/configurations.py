@@ -118,6 +118,8 @@ def measure(spec: Spec, precision: str, threads: int | None, vad: str) -> dict:
     return {"label": spec.label, "chosen": chosen, "utterances": sum(len(i.segments) for i in sessions),
             "wer": word_error_rate(refs, [finals[i.id] for i in sessions]),
             "offline_wer": word_error_rate(refs, [offline[i.id] for i in sessions]),
+            "wer_whisper_norm": word_error_rate(refs, [finals[i.id] for i in sessions], "whisper"),
+            "offline_wer_whisper_norm": word_error_rate(refs, [offline[i.id] for i in sessions], "whisper"),
             "final_p50": _pct(latencies, 50), "final_p90": _pct(latencies, 90), "finals_timed": len(latencies),
             "first_p50": _pct(firsts, 50), "cpu_per_speech_s": cpu / speech_s, "wall_s": wall,
             "loaded_rss_mib": loaded_rss, "peak_rss_mib": peak, "finals": finals}
@@ -140,11 +142,13 @@ def _run_child(spec: str, args: argparse.Namespace) -> dict | None:
 
 
 def print_table(results: list[dict]) -> None:
-    print(f"{'configuration':22}{'WER':>7}{'offline':>9}{'final p50':>11}{'p90':>7}{'first p50':>11}"
-          f"{'CPU-s/s':>9}{'peak RSS':>10}")
+    print(f"{'configuration':22}{'WER':>7}{'offline':>9}{'WER-w':>7}{'off-w':>7}{'final p50':>11}{'p90':>7}"
+          f"{'first p50':>11}{'CPU-s/s':>9}{'peak RSS':>10}")
     for r in results:
-        print(f"{r['label'][:21]:22}{r['wer']:7.3f}{r['offline_wer']:9.3f}{r['final_p50']:11.2f}{r['final_p90']:7.2f}"
+        print(f"{r['label'][:21]:22}{r['wer']:7.3f}{r['offline_wer']:9.3f}{r.get('wer_whisper_norm', 0):7.3f}"
+              f"{r.get('offline_wer_whisper_norm', 0):7.3f}{r['final_p50']:11.2f}{r['final_p90']:7.2f}"
               f"{r['first_p50']:11.2f}{r['cpu_per_speech_s']:9.2f}{r['peak_rss_mib']:8.0f} M")
+    print("WER: stenod's normaliser (digits spelled out); WER-w, off-w: Whisper's English normaliser")
     for r in results:
         if r["chosen"]:
             print(f"  {r['label']}: {r['chosen']}")

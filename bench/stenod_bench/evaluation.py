@@ -90,11 +90,26 @@ def normalize(text: str) -> str:
     return " ".join(words)
 
 
-def word_error_rate(references: list[str], hypotheses: list[str]) -> float:
-    """Corpus WER (errors over all reference words) after :func:`normalize`."""
+def whisper_normalize(text: str) -> str:
+    """Whisper's own English normaliser (``whisper-normalizer``): numbers as digits, "mister" for "Mr.",
+    American spellings, contractions expanded; the one Whisper's published WERs use."""
+    from whisper_normalizer.english import EnglishTextNormalizer
+
+    global _WHISPER_NORMALIZER
+    if _WHISPER_NORMALIZER is None:
+        _WHISPER_NORMALIZER = EnglishTextNormalizer()
+    return str(_WHISPER_NORMALIZER(text))
+
+
+_WHISPER_NORMALIZER = None
+
+
+def word_error_rate(references: list[str], hypotheses: list[str], normalizer: str = "stenod") -> float:
+    """Corpus WER (errors over all reference words) after :func:`normalize`, or Whisper's normaliser."""
     import jiwer
 
-    refs = [normalize(r) for r in references]
-    hyps = [normalize(h) for h in hypotheses]
+    norm = whisper_normalize if normalizer == "whisper" else normalize
+    refs = [norm(r) for r in references]
+    hyps = [norm(h) for h in hypotheses]
     keep = [i for i, r in enumerate(refs) if r]
     return float(jiwer.wer([refs[i] for i in keep], [hyps[i] for i in keep]))
