@@ -95,21 +95,52 @@ def wait_until_healthy(port: int, daemon: subprocess.Popen, timeout: float = 180
 
 
 def _latencies(offset: float, events: list[tuple[float, dict]], segments: list[dict]) -> list[float]:
-    """Per reference utterance: arrival of the final holding its end, minus its end in the file."""
-    finals = [(t, e) for t, e in events if e["type"] == "final"]
+    """Per reference utterance, by the wall clock: arrival of the final holding its end (seconds after
+    ``paplay`` started), minus the utterance's end in the file."""
+    return [t - seg["end_s"] for seg in segments if (t := _covering(offset, events, seg)[0]) is not None]
+
+
+def _audio_clock_latencies(offset: float, events: list[tuple[float, dict]], segments: list[dict]) -> list[float]:
+    """The same finals by the daemon's own clock: the audio it had received when it sent each (``audio_ms``)."""
     out = []
     for seg in segments:
-        covering = [t for t, e in finals if e["start_ms"] / 1000 - offset < seg["end_s"]
-                    and e["end_ms"] / 1000 - offset >= seg["end_s"] - 1.0]
-        if covering:
-            out.append(min(covering) - seg["end_s"])
+        _, event = _covering(offset, events, seg)
+        if event is not None:
+            out.append(event["audio_ms"] / 1000 - offset - seg["end_s"])
     return out
+
+
+def _p90(values: list[float]) -> float:
+    return float(sorted(values)[int(0.9 * (len(values) - 1))]) if values else float("nan")
+
+
+def _covering(offset: float, events: list[tuple[float, dict]], seg: dict) -> tuple[float | None, dict | None]:
+    finals = [(t, e) for t, e in events if e["type"] == "final" and e["start_ms"] / 1000 - offset < seg["end_s"]
+              and e["end_ms"] / 1000 - offset >= seg["end_s"] - 1.0]
+    return min(finals, key=lambda f: f[0]) if finals else (None, None)
+
+
+def _aligned_offset(events: list[tuple[float, dict]], segments: list[dict], guess: float) -> float:
+    """Where the file began in the daemon's audio time, from the speech it heard (not from ``hello``).
+
+    Each ``speech_start`` lies about 0.3 s (the pre-roll) before an utterance's true start; the median
+    difference over the session places the file on the daemon's clock whatever the clock did before.
+    """
+    starts = [e["start_ms"] / 1000 for _, e in events if e["type"] == "speech_start"]
+    diffs = []
+    for seg in segments:
+        near = [s for s in starts if abs(s - guess - seg["start_s"]) < 1.5]
+        if near:
+            diffs.append(min(near, key=lambda s: abs(s - guess - seg["start_s"])) - seg["start_s"])
+    return statistics.median(diffs) + 0.3 if diffs else guess
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stenod bench daemon", description=__doc__.splitlines()[0])
     parser.add_argument("--idle-seconds", type=float, default=20.0)
     parser.add_argument("--subscribers", type=int, default=50)
+    parser.add_argument("--idle-sink", action="store_true",
+                        help="no stream of silence into the sink: its monitor delivers nothing between files")
     args = parser.parse_args(argv)
 
     from stenod.audio.classifiers import make_classifier
@@ -126,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         runtime = Path(tmp) / "run"
         pulse, env = start_pulse(runtime)
+        keeper = None if args.idle_sink else subprocess.Popen(  # a live device never stops delivering
+            ["pacat", "--playback", "--raw", "--format=s16le", "--rate=16000", "--channels=1", "/dev/zero"], env=env)
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
@@ -144,24 +177,35 @@ def main(argv: Sequence[str] | None = None) -> int:
             many_start, many = _play_and_listen(port, env, item.audio, item.duration, args.subscribers)
         finally:
             stop(daemon)
+            if keeper is not None:
+                stop(keeper)
             stop_pulse(pulse, env)
 
     audio = load_audio(item.audio)
     fast = run_fast(audio, WhisperRecognizer(WhisperEngine.load("tiny.en", "int8")), make_classifier())
     fast_lat = [x for x in final_latencies(fast.events, item.segments) if x is not None]
+    one_start = _aligned_offset(one[0], item.segments, one_start)
+    many_start = _aligned_offset(many[0], item.segments, many_start)
     mic_lat = _latencies(one_start, one[0], item.segments)
+    mic_audio_lat = _audio_clock_latencies(one_start, one[0], item.segments)
     fan_lat = _latencies(many_start, many[0], item.segments)
     finals_one = [e["text"] for _, e in one[0] if e["type"] == "final"]
     finals_many = [[e["text"] for _, e in sub if e["type"] == "final"] for sub in many]
     identical = all(f == finals_many[0] for f in finals_many)
     fast_text = " ".join(e.text for e in fast.events if isinstance(e, Final))
 
-    print(f"session {item.id} ({item.duration:.0f} s), tiny.en int8, through PulseAudio (null sink monitor)\n")
+    sink = "idle before the file" if args.idle_sink else "kept running by a stream of silence"
+    print(f"session {item.id} ({item.duration:.0f} s), tiny.en int8, through PulseAudio (null sink monitor, "
+          f"{sink})\n")
     print(f"idle on silence: {100 * idle:.1f}% of one core over {args.idle_seconds:.0f} s;"
           f" RSS after start {rss:.0f} MiB")
-    print(f"final latency, mic path, 1 subscriber:  p50 {statistics.median(mic_lat):.2f} s,"
+    print(f"final latency, mic path, 1 subscriber, by the wall clock:  p50 {statistics.median(mic_lat):.2f} s,"
           f" max {max(mic_lat):.2f} s ({len(mic_lat)}/{len(item.segments)} utterances);"
           f" WER {word_error_rate([item.text], [' '.join(finals_one)]):.3f}")
+    print(f"  the same finals by the daemon's audio clock (audio_ms): p50 {statistics.median(mic_audio_lat):.2f} s,"
+          f" p90 {_p90(mic_audio_lat):.2f} s; wall minus audio clock at the finals: median "
+          f"{statistics.median(w - a for w, a in zip(mic_lat, mic_audio_lat)):.2f} s; p90 by the wall clock "
+          f"{_p90(mic_lat):.2f} s")
     print(f"final latency, stream --fast, same file: p50 {statistics.median(fast_lat):.2f} s,"
           f" max {max(fast_lat):.2f} s; WER {word_error_rate([item.text], [fast_text]):.3f}")
     print(f"final latency, mic path, {args.subscribers} subscribers: p50 {statistics.median(fan_lat):.2f} s,"

@@ -97,67 +97,85 @@ def _click(path: Path) -> None:
     sf.write(path, samples, RATE)
 
 
+def _session(tmp: Path, names: list[str], args: argparse.Namespace) -> tuple[dict, list[float]]:
+    """One PulseAudio server, the named readers on its monitor, the clicks; (readers, play times)."""
+    from stenod_bench.processes import stop
+    from stenod_bench.pulse import start_pulse, stop_pulse
+
+    pulse, env = start_pulse(tmp / "run")
+    click = tmp / "click.wav"
+    _click(click)
+    keeper_latency = [f"--latency-msec={args.keeper_latency_ms}"] if args.keeper_latency_ms else []
+    keeper = None if args.idle_sink else subprocess.Popen(
+        ["pacat", "--playback", *keeper_latency, "--raw", "--format=s16le", f"--rate={RATE}", "--channels=1",
+         "/dev/zero"], env=env)
+    seconds = 4 + 1.5 * args.clicks
+    readers: dict[str, tuple[Path, subprocess.Popen]] = {}
+    played: list[float] = []
+    try:
+        for name in names:
+            kind, extra = READERS[name]
+            out = tmp / f"{kind}-{len(readers)}-{time.monotonic_ns()}.txt"
+            out.touch()
+            readers[name] = (out, subprocess.Popen(
+                [sys.executable, "-m", "stenod_bench.miclatency", "--reader", kind, "--out", str(out),
+                 "--seconds", str(seconds)], env={**env, **extra}))
+        time.sleep(3)
+        player = [f"--latency-msec={args.player_latency_ms}"] if args.player_latency_ms else []
+        for _ in range(args.clicks):
+            played.append(time.monotonic())
+            subprocess.run(["paplay", *player, str(click)], env=env, check=True)
+            time.sleep(1.5 - (time.monotonic() - played[-1]) % 1.5)
+        for _, proc in readers.values():
+            proc.wait(timeout=seconds + 10)
+    finally:
+        for _, proc in readers.values():
+            stop(proc)
+        if keeper is not None:
+            stop(keeper)
+        stop_pulse(pulse, env)
+    return readers, played
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stenod bench mic", description=__doc__.splitlines()[0])
-    parser.add_argument("--clicks", type=int, default=12)
+    parser.add_argument("--clicks", type=int, default=10)
     parser.add_argument("--idle-sink", action="store_true", help="no stream of silence: the sink idles between clicks")
+    parser.add_argument("--keeper-latency-ms", type=int, default=0,
+                        help="the silence stream's --latency-msec (0: pacat's default, which asks for no low latency)")
+    parser.add_argument("--player-latency-ms", type=int, default=10,
+                        help="paplay's --latency-msec (0: paplay's default buffering, as a plain paplay plays)")
+    parser.add_argument("--together", action="store_true",
+                        help="all readers on one server (the lowest latency any of them asks for applies to all)")
     parser.add_argument("--reader", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.reader:
         return reader_main(args.reader, args.out, args.seconds)
-
-    from stenod_bench.processes import stop
-    from stenod_bench.pulse import start_pulse, stop_pulse
-
+    groups = [list(READERS)] if args.together else [[name] for name in READERS]
+    print(f"{args.clicks} clicks played with "
+          f"{f'paplay --latency-msec={args.player_latency_ms}' if args.player_latency_ms else 'plain paplay'} "
+          f"into a null sink ({'idle between clicks' if args.idle_sink else 'kept busy by a stream of silence'}"
+          f"); each reader {'beside the others' if args.together else 'alone on its own server'}; from "
+          "paplay's start to the click's first loud sample:\n")
     with tempfile.TemporaryDirectory() as tmp:
-        pulse, env = start_pulse(Path(tmp) / "run")
-        click = Path(tmp) / "click.wav"
-        _click(click)
-        keeper = None if args.idle_sink else subprocess.Popen(
-            ["pacat", "--playback", "--latency-msec=20", "--raw", "--format=s16le", f"--rate={RATE}",
-             "--channels=1", "/dev/zero"], env=env)
-        seconds = 4 + 1.5 * args.clicks
-        readers: dict[str, tuple[Path, subprocess.Popen]] = {}
-        for name, (kind, extra) in READERS.items():
-            out = Path(tmp) / f"{kind}-{len(readers)}.txt"
-            out.touch()
-            readers[name] = (out, subprocess.Popen(
-                [sys.executable, "-m", "stenod_bench.miclatency", "--reader", kind, "--out", str(out),
-                 "--seconds", str(seconds)], env={**env, **extra}))
-        try:
-            time.sleep(3)
-            played = []
-            for _ in range(args.clicks):
-                played.append(time.monotonic())
-                subprocess.run(["paplay", "--latency-msec=10", str(click)], env=env, check=True)
-                time.sleep(1.5 - (time.monotonic() - played[-1]) % 1.5)
-            for _, proc in readers.values():
-                proc.wait(timeout=seconds + 10)
-        finally:
-            for _, proc in readers.values():
-                stop(proc)
-            if keeper is not None:
-                stop(keeper)
-            stop_pulse(pulse, env)
-        _report(readers, played, args.idle_sink)
+        for group in groups:
+            readers, played = _session(Path(tmp), group, args)
+            _report(readers, played)
     return 0
 
 
-def _report(readers: dict[str, tuple[Path, subprocess.Popen]], played: list[float], idle: bool) -> None:
-    print(f"{len(played)} clicks played with paplay --latency-msec=10 into a null sink "
-          f"({'idle between clicks' if idle else 'kept busy by a stream of silence'}); from paplay's start to "
-          "the click's first loud sample at each reader:\n")
+def _report(readers: dict[str, tuple[Path, subprocess.Popen]], played: list[float]) -> None:
     for name, (out, _) in readers.items():
         seen = [float(x) for x in out.read_text().split()]
         delays = [min((s - p for s in seen if 0 <= s - p < 1.4), default=None) for p in played]
         got = [d for d in delays if d is not None]
         if not got:
-            print(f"  {name:42} no clicks heard")
+            print(f"  {name:42} no clicks heard", flush=True)
             continue
         print(f"  {name:42} median {1000 * statistics.median(got):5.0f} ms   min {1000 * min(got):5.0f}"
-              f"   max {1000 * max(got):5.0f}   ({len(got)}/{len(played)} heard)")
+              f"   max {1000 * max(got):5.0f}   ({len(got)}/{len(played)} heard)", flush=True)
 
 
 if __name__ == "__main__":
