@@ -63,6 +63,7 @@ typecheck: dev
 	$(BIN)/mypy
 
 bench: deps dev
+	@sh .ci/deps espeak-ng  # a speech synthesiser for `stenod bench punctuation`
 	$(BIN)/stenod bench $(if $(ARGS),$(ARGS),engine)
 
 clean:

@@ -6,7 +6,8 @@ final-text latency (the utterance's last word finalised minus its true end), fir
 (its first partial minus its true start), WER of the finals, the recogniser's real-time factor, and
 engine calls on a minute of silence and on the sessions' noise alone. In the same run: offline
 ``stenod transcribe`` WER on the same files, the WebRTC VAD in place of Silero, and a real-time run of a
-short file beside its fast run (their latencies should agree).
+short file beside its fast run (their latencies should agree). With ``--configs`` it compares decoding
+configurations instead (:mod:`stenod_bench.configurations`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -74,6 +76,11 @@ def _silence_calls(recognizer: WhisperRecognizer, audio: np.ndarray, vad: str) -
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(argv if argv is not None else sys.argv[1:])
+    if any(a == "--configs" or a.startswith("--configs=") for a in argv):
+        from stenod_bench.configurations import main as compare
+
+        return compare(argv)  # decoding configurations side by side, each in its own process
     parser = argparse.ArgumentParser(prog="stenod bench stream", description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--precision", default="int8", choices=["int8", "fp32"])
