@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -193,7 +194,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     source = Path(args.input) if args.input else None
     if source is not None and not source.is_file():
         raise StenodError(f"{source}: no such file")
-    return asyncio.run(serve_forever(config, Path(args.config) if args.config else None, source, not args.no_mic))
+    try:
+        return asyncio.run(serve_forever(config, Path(args.config) if args.config else None, source,
+                                         not args.no_mic))
+    finally:
+        # The loop is gone and with it the SIGTERM handler: a second SIGTERM (systemd's, a supervisor's) must
+        # not kill the process while the interpreter waits for the engine's thread on the way out.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
