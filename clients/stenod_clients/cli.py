@@ -1,9 +1,10 @@
-"""The client subcommands of ``stenod``: tail, type, captions, pause, resume, toggle."""
+"""The client subcommands of ``stenod``: tail, type, ptt, captions, pause, resume, toggle, hold, release, end."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 
 from stenod.errors import StenodError
 
@@ -56,6 +57,14 @@ def cmd_control(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ptt(args: argparse.Namespace) -> int:
+    from stenod_clients.ptt.run import run
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(args.key, args.route, tuple(args.device), args.url))
+    return 0
+
+
 def cmd_captions(args: argparse.Namespace) -> int:
     try:
         from stenod_clients.captions.overlay import main as overlay_main
@@ -86,10 +95,24 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.set_defaults(func=cmd_type)
 
     for name, what in (("pause", "stop dictation (audio is dropped until resume)"), ("resume", "start dictation"),
-                       ("toggle", "pause if listening, resume if paused (bind it to a shortcut)")):
+                       ("toggle", "pause if listening, resume if paused (bind it to a shortcut)"),
+                       ("hold", "push-to-talk key down: start dictation (bind to the key's press)"),
+                       ("release", "push-to-talk key up: end the utterance now, then pause (bind to the release)"),
+                       ("end", "end the utterance in progress now (its final comes at once) and go on")):
         p = sub.add_parser(name, help=what)
         p.add_argument("--url", default=None, help=URL_HELP)
-        p.set_defaults(func=cmd_control)
+        p.set_defaults(func=cmd_control, command="end_utterance" if name == "end" else name)
+
+    p = sub.add_parser("ptt", help="push-to-talk: dictate while a key is held (the daemon pauses otherwise)")
+    p.add_argument("--key", default="scrolllock",
+                   help="the key or chord, as kernel key names: scrolllock (default), f9, rightctrl, leftmeta+space")
+    p.add_argument("--route", choices=["auto", "portal", "evdev"], default="auto",
+                   help="portal: the desktop's GlobalShortcuts (KDE, Hyprland, GNOME 48+); evdev: /dev/input (the "
+                   "'input' group); auto (default): the portal when there is one")
+    p.add_argument("--device", action="append", default=[],
+                   help="evdev: only keyboards whose name contains this (repeatable)")
+    p.add_argument("--url", default=None, help=URL_HELP)
+    p.set_defaults(func=cmd_ptt)
 
     p = sub.add_parser("captions", help="live captions in an always-on-top overlay window (needs stenod[overlay])")
     p.add_argument("--url", default=None, help=URL_HELP)

@@ -193,7 +193,10 @@ def _why(exc: BaseException) -> str:
 
 
 async def control(kind: str, url: str | None = None, timeout: float = 5.0) -> str:
-    """Send one control message and return the daemon's state afterwards (``listening``, ``paused``)."""
+    """Send one control message and return the daemon's state afterwards (``listening``, ``paused``).
+
+    A ``release`` is answered once the daemon has paused (after its release tail), or after 2.5 s.
+    """
     url = check_url(url or daemon_url())
 
     async def exchange() -> str:
@@ -201,7 +204,8 @@ async def control(kind: str, url: str | None = None, timeout: float = 5.0) -> st
             hello = _parse(await connection.recv())
             if not isinstance(hello, Hello):
                 raise ProtocolError("the daemon did not say hello")
-            state, waited = hello.state, kind == "ping"
+            state, pongs = hello.state, 0
+            patience = 50 if kind == "release" else 1 if kind not in ("ping", "end_utterance") else 0
             await connection.send(json.dumps({"type": kind}))
             await connection.send(json.dumps({"type": "ping"}))
             async for raw in connection:
@@ -213,12 +217,12 @@ async def control(kind: str, url: str | None = None, timeout: float = 5.0) -> st
                 elif event.type == "error":
                     raise ProtocolError(getattr(event, "message", "error"))
                 elif event.type == "pong":
-                    if waited or state != hello.state:
+                    settled = state == "paused" if kind == "release" else state != hello.state
+                    if pongs >= patience or settled:
                         return state
-                    # the status event may still be on its way after the pong
+                    pongs += 1  # the status event may still be on its way after the pong
                     await asyncio.sleep(0.05)
                     await connection.send(json.dumps({"type": "ping"}))
-                    waited = True
             return state
 
     return await asyncio.wait_for(exchange(), timeout)

@@ -172,7 +172,8 @@ def _daemon_config(args: argparse.Namespace) -> Config:
     from stenod.config import load
 
     return load(Path(args.config) if args.config else None, {
-        "audio": {"device": getattr(args, "device", None)},
+        "audio": {"device": getattr(args, "device", None),
+                  "start_paused": True if getattr(args, "paused", False) else None},
         "model": {"name": getattr(args, "model", None), "precision": getattr(args, "precision", None),
                   "threads": getattr(args, "threads", None), "language": getattr(args, "language", None),
                   "final_model": getattr(args, "final_model", None), "final_beam": getattr(args, "final_beam", None)},
@@ -354,6 +355,8 @@ def _add_run(sub: Subcommands) -> None:
     p.add_argument("--vad", choices=["silero", "webrtc"], default=None)
     p.add_argument("--no-mic", action="store_true", help="no microphone: serve remote audio on /v1/listen only")
     p.add_argument("--input", default=None, help="play this audio file as the microphone, in real time")
+    p.add_argument("--paused", action="store_true",
+                   help="start paused (listen after `stenod resume`, or while `stenod ptt`'s key is held)")
     _final_args(p, default_beam=None)
     p.set_defaults(func=cmd_run)
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from stenod.core.events import ProtocolError
 
-CONTROL_MESSAGES = ("pause", "resume", "toggle", "ping")
+CONTROL_MESSAGES = ("pause", "resume", "toggle", "hold", "release", "end_utterance", "ping")
 MAX_JSON_DEPTH = 32
 MIN_RATE, MAX_RATE = 8000, 192000
 

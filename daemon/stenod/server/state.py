@@ -8,6 +8,7 @@ slower than speech).
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Callable
@@ -51,12 +52,13 @@ class DaemonState:
         self.new_pipeline = new_pipeline
         self.mic: LivePipeline | None = None  # the microphone's pipeline, publishing to the bus
         self.llm_cleaner: LlmCleaner | None = None  # the LLM clean-up of finals ([llm]), for the mic and /v1/listen
-        self.paused = False
+        self.paused = config.audio.start_paused
         self.state = "starting"
         self.languages: set[str] | None = None  # what a session may ask for; None: English only
         self.transcriptions: Transcriptions | None = None  # POST /v1/audio/transcriptions, once the model is loaded
         self.stream = secrets.token_hex(6)  # names the microphone stream; a restarted daemon has a new one
         self.counters = Counters()
+        self._release: asyncio.TimerHandle | None = None  # a push-to-talk release waiting for its tail
 
     def set_state(self, state: str, message: str = "") -> None:
         """Report a new state to the subscribers (a ``status`` event) unless it is the current one."""
@@ -76,8 +78,32 @@ class DaemonState:
         self.set_state("paused" if paused else "listening")
 
     def control(self, kind: str) -> None:
-        """A subscriber's ``pause``, ``resume`` or ``toggle``."""
+        """A subscriber's ``pause``, ``resume``, ``toggle``, ``hold``, ``release`` or ``end_utterance``.
+
+        ``hold`` and ``release`` are push-to-talk: hold listens; release takes ``audio.release_tail_ms`` more
+        audio (the last word is still on its way from the device), then ends the utterance at once (its final
+        is decoded without waiting for the silence that would end it) and pauses. ``end_utterance`` ends the
+        utterance in progress now and goes on listening.
+        """
+        if kind == "end_utterance":
+            if self.mic is not None and self.state == "listening":
+                self.mic.end_utterance()
+            return
+        if self._release is not None:
+            self._release.cancel()  # a hold, pause or resume during the tail overrides the release
+            self._release = None
+        if kind == "release":
+            tail = self.config.audio.release_tail_ms / 1000
+            try:
+                self._release = asyncio.get_running_loop().call_later(tail, self._released)
+            except RuntimeError:  # no event loop (a direct call): release now
+                self._released()
+            return
         self.set_paused(not self.paused if kind == "toggle" else kind == "pause")
+
+    def _released(self) -> None:
+        self._release = None
+        self.set_paused(True)
 
     @property
     def listening_state(self) -> str:
