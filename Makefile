@@ -6,10 +6,12 @@ ARGS ?=
 
 # Debian packages. The daemon needs PortAudio (microphone) and libsndfile (audio files); the tests also drive
 # a real sound server (PulseAudio and ALSA's pulse plugin), an X server and typing tools (Xvfb, xdotool, xclip),
-# a browser for the captions page (Chromium, fonts) and the libraries Qt's offscreen overlay loads.
+# a browser for the captions page (Chromium, fonts), the libraries Qt's offscreen overlay loads, and the input
+# method's world: a private D-Bus, IBus with its GTK 3 module, and PyGObject (seen by the venv: .ci/system-gi).
 RUN_DEBS := libportaudio2 libsndfile1
-TEST_DEBS := $(RUN_DEBS) libasound2-plugins pulseaudio pulseaudio-utils xvfb xdotool xclip chromium \
-	fonts-dejavu-core libegl1 libxkbcommon-x11-0 libfontconfig1 curl
+TEST_DEBS := $(RUN_DEBS) libasound2-plugins pulseaudio pulseaudio-utils xvfb xdotool xclip chromium dbus-daemon \
+	fonts-dejavu-core libegl1 libxkbcommon-x11-0 libfontconfig1 curl \
+	ibus ibus-gtk3 gir1.2-ibus-1.0 gir1.2-gtk-3.0 python3-gi
 DEBS ?= $(TEST_DEBS)
 
 .PHONY: run transcribe test install install-user dev deps deps-run lint typecheck bench clean
@@ -27,8 +29,10 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
+	@sh .ci/system-gi $(VENV)
 
 dev: $(VENV)/.installed-dev
+	@sh .ci/system-gi $(VENV)
 
 ## make deps  — the Debian packages the tests drive, installed with apt-get by .ci/deps (nothing when all are present)
 deps:

@@ -1,4 +1,4 @@
-"""The client subcommands of ``stenod``: tail, type, ptt, captions, pause, resume, toggle, hold, release, end."""
+"""The client subcommands of ``stenod``: tail, type, ptt, ime, captions, pause, resume, toggle, hold, release, end."""
 
 from __future__ import annotations
 
@@ -65,6 +65,17 @@ def cmd_ptt(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ime(args: argparse.Namespace) -> int:
+    import shlex
+    import sys
+
+    from stenod_clients.ime.engine import run
+
+    command = shlex.join([sys.executable, "-m", "stenod", "ime", "--ibus",
+                          *(["--no-preedit"] if not args.preedit else []), *(["--url", args.url] if args.url else [])])
+    return run(args.url, preedit=args.preedit, launched_by_ibus=args.ibus, command=command)
+
+
 def cmd_captions(args: argparse.Namespace) -> int:
     try:
         from stenod_clients.captions.overlay import main as overlay_main
@@ -113,6 +124,13 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                    help="evdev: only keyboards whose name contains this (repeatable)")
     p.add_argument("--url", default=None, help=URL_HELP)
     p.set_defaults(func=cmd_ptt)
+
+    p = sub.add_parser("ime", help="an IBus input method: partials as preedit in the focused field, finals committed")
+    p.add_argument("--no-preedit", dest="preedit", action="store_false",
+                   help="commit finals only; show nothing while speaking")
+    p.add_argument("--ibus", action="store_true", help=argparse.SUPPRESS)  # launched by ibus-daemon
+    p.add_argument("--url", default=None, help=URL_HELP)
+    p.set_defaults(func=cmd_ime)
 
     p = sub.add_parser("captions", help="live captions in an always-on-top overlay window (needs stenod[overlay])")
     p.add_argument("--url", default=None, help=URL_HELP)

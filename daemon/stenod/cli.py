@@ -220,11 +220,22 @@ def cmd_devices(args: argparse.Namespace) -> int:
 def cmd_install(args: argparse.Namespace) -> int:
     from stenod.systemd import install_user
 
-    paths = install_user(enable=not args.no_enable, clients=tuple(args.client))
+    units = tuple(c for c in args.client if c != "ime")
+    paths = install_user(enable=not args.no_enable, clients=units)
     for path in paths:
         print(f"installed {path}")
     if not args.no_enable:
         print("enabled and started (journalctl --user -u stenod -f)")
+    if "ime" in args.client:
+        import shutil
+        import sys
+        from pathlib import Path
+
+        from stenod_clients.ime.install import install
+
+        executable = shutil.which("stenod") or str(Path(sys.executable).with_name("stenod"))
+        for line in install(executable, refresh=not args.no_enable):
+            print(line)
     return 0
 
 
@@ -319,8 +330,8 @@ def _add_daemon_commands(sub: Subcommands) -> None:
     p = sub.add_parser("install", help="install the systemd user unit and enable it")
     p.add_argument("--user", action="store_true", required=True, help="as a user service (the only kind)")
     p.add_argument("--no-enable", action="store_true", help="only write the unit files")
-    p.add_argument("--client", action="append", default=[], choices=["type", "captions"],
-                   help="also install a client's unit (repeatable): type, captions")
+    p.add_argument("--client", action="append", default=[], choices=["type", "captions", "ime"],
+                   help="also install a client (repeatable): type, captions (their units), ime (the IBus component)")
     p.set_defaults(func=cmd_install)
 
     p = sub.add_parser("token", help="print the daemon's token, for clients that connect over TCP")

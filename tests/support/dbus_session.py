@@ -30,7 +30,7 @@ def session_bus() -> Iterator[str]:
     if shutil.which("dbus-daemon") is None:
         pytest.fail("dbus-daemon is not installed (make deps installs it)")
     proc = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert proc.stdout is not None
         address = proc.stdout.readline().strip()

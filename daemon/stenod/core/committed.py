@@ -56,14 +56,15 @@ class Joiner:
             return ""
         delta = target[done:]
         if not self.typed:
-            delta = self._separator(delta) + delta
+            delta = self.separator(delta) + delta
         self.typed = target
         self.follows_rules = from_rules or not isinstance(event, Final)
         self.typed_any = True
         self.last_char = delta[-1]
         return delta
 
-    def _separator(self, text: str) -> str:
+    def separator(self, text: str) -> str:
+        """What goes before ``text`` when it starts a new utterance: a space, or nothing."""
         if not self.typed_any or text.startswith(NO_SPACE_BEFORE) or self.last_char in ("\n", " ", "\t"):
             return ""
         return " "

@@ -1,0 +1,1 @@
+"""``stenod ime``: an IBus input method whose input is the daemon's dictation."""
