@@ -96,7 +96,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
     p = sub.add_parser("type", help="type dictation into the focused window")
     p.add_argument("--backend", default="auto",
-                   help="auto (default), xdotool, wtype, dotool, ydotool, paste or stdout")
+                   help="auto (default), xdotool, wtype, portal (GNOME/KDE Wayland), dotool, ydotool, paste or stdout")
     p.add_argument("--live", action="store_true",
                    help="also type committed words as they are committed (never the unstable tail)")
     p.add_argument("--paste-keys", default="ctrl+v", help="the paste chord for --backend paste (terminals: "

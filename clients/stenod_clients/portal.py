@@ -107,14 +107,17 @@ class Portal:
             raise PortalError(f"{member}: the portal could not do it (response {code})")
         return {key: value.value if isinstance(value, Variant) else value for key, value in results.items()}
 
-    async def on_signals(self, interface: str, handler: Callable[[str, list[Any]], None]) -> None:
-        """Call ``handler(member, body)`` for every signal of ``interface`` from the portal."""
+    async def on_signals(self, interface: str, handler: Callable[[str, list[Any]], None],
+                         path: str | None = PORTAL_PATH) -> None:
+        """Call ``handler(member, body)`` for every signal of ``interface`` on ``path`` (None: any path)."""
 
         def on_message(message: Message) -> None:
-            if message.message_type == MessageType.SIGNAL and message.interface == interface:
+            if (message.message_type == MessageType.SIGNAL and message.interface == interface
+                    and (path is None or message.path == path)):
                 handler(message.member or "", list(message.body))
 
-        await self._add_match(f"type='signal',interface='{interface}',path='{PORTAL_PATH}'")
+        where = f",path='{path}'" if path else ""
+        await self._add_match(f"type='signal',interface='{interface}'{where}")
         self.bus.add_message_handler(on_message)
         self._handlers.append(on_message)
 

@@ -26,3 +26,9 @@ def runtime_dir() -> Path:
     """``$XDG_RUNTIME_DIR/stenod`` (the Unix socket's home), else a per-user directory under /tmp."""
     base = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/stenod-{os.getuid()}"
     return Path(base) / "stenod"
+
+
+def state_dir() -> Path:
+    """``$XDG_STATE_HOME/stenod``, else ``~/.local/state/stenod``: what stenod keeps between runs."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "stenod"

@@ -94,8 +94,10 @@ def test_the_backend_choice_follows_the_session(monkeypatch) -> None:
     with pytest.raises(backends.TypingError, match="unknown backend"):
         backends.choose("telepathy")
     monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
-    monkeypatch.setenv("XDG_CURRENT_DESKTOP", "GNOME")
+    monkeypatch.setenv("XDG_CURRENT_DESKTOP", "sway")
     assert backends.preference()[0] == "wtype"
+    monkeypatch.setenv("XDG_CURRENT_DESKTOP", "GNOME")
+    assert backends.preference()[0] == "portal"  # GNOME and KDE have no virtual-keyboard protocol
     monkeypatch.setenv("PATH", str(Path(sys.executable).parent))  # no desktop tools at all
     problems = dict(backends.check())
     assert "not installed" in problems["wtype"] and "not installed" in problems["xdotool"]

@@ -73,9 +73,9 @@ class StandInPortal:
         if self.bus is not None:
             self.bus.disconnect()
 
-    async def emit(self, interface: str, member: str, signature: str, body: list[Any]) -> None:
+    async def emit(self, interface: str, member: str, signature: str, body: list[Any], path: str = PATH) -> None:
         assert self.bus is not None
-        await self.bus.send(Message.new_signal(PATH, interface, member, signature, body))
+        await self.bus.send(Message.new_signal(path, interface, member, signature, body))
 
     # The wire protocol --------------------------------------------------------------------
     def _handle(self, message: Message) -> bool | Message | None:

@@ -4,6 +4,7 @@
 |---|---|---|
 | ``xdotool`` | X11 (and XWayland windows) | ``xdotool type``: XTest key events, any Unicode via a spare keycode |
 | ``wtype`` | Wayland, wlroots compositors (Sway, Hyprland, river) | the virtual-keyboard protocol, own keymap |
+| ``portal`` | Wayland, GNOME and KDE | the RemoteDesktop portal's keyboard, keysyms (``typing/portal.py``) |
 | ``dotool`` | anywhere with ``/dev/uinput`` | kernel input events, honours ``DOTOOL_XKB_LAYOUT`` |
 | ``ydotool`` | anywhere ``ydotoold`` runs | kernel input events; US layout, ASCII only |
 | ``paste`` | X11 (``xclip``) or Wayland (``wl-copy``) | clipboard, then the paste chord; restores the clipboard |
@@ -232,12 +233,24 @@ class Stdout(Backend):
 
 
 BACKENDS: dict[str, type[Backend]] = {b.name: b for b in (Xdotool, Wtype, Dotool, Ydotool, Paste, Stdout)}
+NAMES = ("xdotool", "wtype", "portal", "dotool", "ydotool", "paste", "stdout")
+
+
+def _make(name: str, paste_chord: str = "ctrl+v") -> Backend:
+    if name == "portal":
+        from stenod_clients.typing.portal import PortalKeyboard
+
+        return PortalKeyboard()
+    return Paste(paste_chord) if name == "paste" else BACKENDS[name]()
 
 
 def preference() -> list[str]:
-    """Backends to try in order, for this session."""
+    """Backends to try in order, for this session: GNOME and KDE on Wayland have no virtual-keyboard protocol
+    but a RemoteDesktop portal; wlroots compositors the reverse."""
     if os.environ.get("WAYLAND_DISPLAY"):
-        return ["wtype", "dotool", "ydotool", "paste"]
+        if any(d in _desktop() for d in ("GNOME", "KDE")):
+            return ["portal", "dotool", "ydotool", "paste"]
+        return ["wtype", "dotool", "ydotool", "portal", "paste"]
     if os.environ.get("DISPLAY"):
         return ["xdotool", "paste"]
     return []
@@ -245,18 +258,15 @@ def preference() -> list[str]:
 
 def choose(name: str = "auto", paste_chord: str = "ctrl+v") -> Backend:
     """The backend called ``name``, or the first that works here for ``auto``; TypingError if none can."""
-    def make(key: str) -> Backend:
-        return Paste(paste_chord) if key == "paste" else BACKENDS[key]()
-
     if name != "auto":
-        if name not in BACKENDS:
-            raise TypingError(f"unknown backend {name!r} (expected one of auto, {', '.join(BACKENDS)})")
-        backend = make(name)
+        if name not in NAMES:
+            raise TypingError(f"unknown backend {name!r} (expected one of auto, {', '.join(NAMES)})")
+        backend = _make(name, paste_chord)
         if why := backend.problem():
             raise TypingError(f"{name} cannot type here: {why}")
         return backend
     for key in preference():
-        backend = make(key)
+        backend = _make(key, paste_chord)
         if not backend.problem():
             return backend
     raise TypingError("no typing backend works here; `stenod type --check` says why "
@@ -265,4 +275,4 @@ def choose(name: str = "auto", paste_chord: str = "ctrl+v") -> Backend:
 
 def check() -> list[tuple[str, str]]:
     """(backend, why it cannot type here or "") for every backend."""
-    return [(name, cls().problem()) for name, cls in BACKENDS.items()]
+    return [(name, _make(name).problem()) for name in NAMES]
