@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import sys
 
 from stenod.errors import StenodError
 
@@ -77,6 +78,18 @@ def cmd_ime(args: argparse.Namespace) -> int:
 
 
 def cmd_captions(args: argparse.Namespace) -> int:
+    import os
+
+    if args.backend == "layer-shell" or (args.backend == "auto" and os.environ.get("WAYLAND_DISPLAY")):
+        from stenod_clients.captions import layer
+        from stenod_clients.captions.options import Options
+
+        why = layer.supported()
+        if not why:
+            return layer.main(Options.from_args(args), args.url)
+        if args.backend == "layer-shell":
+            raise StenodError(why)
+        print(f"stenod captions: no layer-shell overlay ({why}); using the Qt window", file=sys.stderr)
     try:
         from stenod_clients.captions.overlay import main as overlay_main
     except ModuleNotFoundError as exc:
@@ -139,6 +152,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--fade", type=float, default=8.0, help="seconds before an old line fades (default 8)")
     p.add_argument("--position", choices=["bottom", "top", "centre"], default="bottom")
     p.add_argument("--theme", choices=["dark", "light"], default="dark")
+    p.add_argument("--backend", choices=["auto", "layer-shell", "qt"], default="auto",
+                   help="layer-shell: a Wayland overlay surface (sway, Hyprland, river…); qt: a window (X11, "
+                   "XWayland, GNOME); auto (default): layer-shell on Wayland when the compositor has it")
     p.add_argument("--no-click-through", dest="click_through", action="store_false",
                    help="take the mouse: drag the overlay at any time (by default clicks pass through it, and "
                    "holding Alt or Super lets you drag it; on Wayland only this option does)")

@@ -329,9 +329,9 @@ def test_wayland_backends_run_their_tools_with_the_right_arguments(tmp_path, mon
         backends.choose("ydotool").type("東京")
     backends.Paste(settle_s=0).type("東京")
     calls = log.read_text()
-    assert "wtype -- -not an option" in calls
+    assert "wtype -s 40 -- -not an option" in calls
     assert "ydotool type --key-delay 4 --key-hold 8 --file -\nIt's \"quoted\" - fine..." in calls
-    assert "wl-copy \n東京" in calls and "wtype -M ctrl v -m ctrl" in calls
+    assert "wl-copy \n東京" in calls and "wtype -s 40 -M ctrl v -m ctrl" in calls
     assert calls.rstrip().endswith("old clipboard")  # the previous clipboard is put back
 
 

@@ -150,6 +150,13 @@ class Daemon:
             headers.setdefault("Authorization", f"Bearer {token}")
         return connect(f"{self.url}{path}", additional_headers=headers, **kwargs)
 
+    def health(self) -> dict[str, Any]:
+        """``GET /health``."""
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=10) as response:
+            return dict(json.load(response))
+
     @property
     def client_env(self) -> dict[str, str]:
         """The environment a client needs to reach this daemon over TCP."""

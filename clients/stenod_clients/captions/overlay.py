@@ -54,6 +54,7 @@ from PySide6.QtWidgets import QApplication, QMenu, QWidget
 
 from stenod.core.events import Event
 from stenod_clients.captions.model import PARTIAL, CaptionModel, Line
+from stenod_clients.captions.options import Options
 from stenod_clients.connection import Subscription, daemon_url
 
 
@@ -94,23 +95,6 @@ THEMES = {
     "dark": Theme(QColor(12, 12, 12, 180), QColor(255, 255, 255), QColor(255, 255, 255, 140)),
     "light": Theme(QColor(250, 250, 250, 215), QColor(20, 20, 20), QColor(20, 20, 20, 125)),
 }
-
-
-@dataclass(frozen=True)
-class Options:
-    """How the overlay looks and behaves (``stenod captions``' options)."""
-
-    lines: int = 2
-    font_size: int = 28
-    fade: float = 8.0
-    position: str = "bottom"  # bottom, top or centre
-    theme: str = "dark"
-    click_through: bool = True
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> Options:
-        return cls(lines=max(1, args.lines), font_size=max(6, args.font_size), fade=args.fade, position=args.position,
-                   theme=args.theme, click_through=getattr(args, "click_through", True))
 
 
 class CaptionsWindow(QWidget):

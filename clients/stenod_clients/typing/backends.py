@@ -120,13 +120,17 @@ class Wtype(Backend):
             return f"{os.environ['XDG_CURRENT_DESKTOP']} has no virtual-keyboard protocol"
         return ""
 
-    def type(self, text: str) -> None:
-        _run(["wtype", "--", text])
+    # Each wtype run uploads its own keymap; a key sent at once is lost by the window before that keymap
+    # reaches it (the first character of every final, under sway 1.7 with GTK 3), so wtype waits a little.
+    KEYMAP_SETTLE_MS = "40"
 
-    @staticmethod
-    def chord(keys: str) -> None:
+    def type(self, text: str) -> None:
+        _run(["wtype", "-s", self.KEYMAP_SETTLE_MS, "--", text])
+
+    @classmethod
+    def chord(cls, keys: str) -> None:
         *mods, key = keys.split("+")
-        argv = ["wtype"]
+        argv = ["wtype", "-s", cls.KEYMAP_SETTLE_MS]
         for mod in mods:
             argv += ["-M", mod]
         argv += ["-k" if len(key) > 1 else "", key]
