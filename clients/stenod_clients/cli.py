@@ -20,22 +20,45 @@ def cmd_tail(args: argparse.Namespace) -> int:
     return 0
 
 
+def _paste_keys(args: argparse.Namespace) -> tuple[str, dict[str, str] | None]:
+    """The paste chord, and the chords by application (None when --paste-keys fixes one for all)."""
+    if args.paste_keys:
+        return args.paste_keys, None
+    from stenod.config import ConfigError, load
+
+    try:
+        typing = load().typing
+    except ConfigError as exc:
+        print(f"stenod type: {exc}; pasting with ctrl+v", file=sys.stderr)
+        return "ctrl+v", {}
+    return typing.paste_keys, dict(typing.app_paste_keys)
+
+
+def _check_typing(args: argparse.Namespace) -> int:
+    from stenod_clients.typing import backends
+    from stenod_clients.typing.focus import focused_app, paste_chord
+
+    for name, why in backends.check():
+        print(f"{name:<8} {'works' if not why else 'no: ' + why}")
+    chord, per_app = _paste_keys(args)
+    try:
+        picked = backends.choose("auto", chord, per_app).name
+    except backends.TypingError:
+        picked = "none"
+    print(f"auto picks: {picked}")
+    app = focused_app()
+    shown = app.name or f"unknown ({app.why})"
+    print(f"focused app: {shown}; paste chord there: {paste_chord(app.name, chord, per_app)}")
+    return 0 if picked != "none" else 1
+
+
 def cmd_type(args: argparse.Namespace) -> int:
     from stenod_clients.typing import backends, typer
 
     if args.check:
-        usable = []
-        for name, why in backends.check():
-            print(f"{name:<8} {'works' if not why else 'no: ' + why}")
-            usable += [name] if not why else []
-        try:
-            picked = backends.choose("auto", args.paste_keys).name
-        except backends.TypingError:
-            picked = "none"
-        print(f"auto picks: {picked}")
-        return 0 if picked != "none" else 1
+        return _check_typing(args)
     try:
-        backend = backends.choose(args.backend, args.paste_keys)
+        backend = backends.choose(args.backend, *_paste_keys(args))
     except backends.TypingError as exc:
         raise StenodError(str(exc)) from None
     asyncio.run(typer.run(backend, live=args.live, url=args.url))
@@ -112,8 +135,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                    help="auto (default), xdotool, wtype, portal (GNOME/KDE Wayland), dotool, ydotool, paste or stdout")
     p.add_argument("--live", action="store_true",
                    help="also type committed words as they are committed (never the unstable tail)")
-    p.add_argument("--paste-keys", default="ctrl+v", help="the paste chord for --backend paste (terminals: "
-                   "ctrl+shift+v)")
+    p.add_argument("--paste-keys", default=None, help="the paste chord for --backend paste, for every window "
+                   "(default: [typing] paste_keys, ctrl+v, and ctrl+shift+v in terminals)")
     p.add_argument("--check", action="store_true", help="report which backends work here and why not")
     p.add_argument("--url", default=None, help=URL_HELP)
     p.set_defaults(func=cmd_type)

@@ -78,12 +78,19 @@ class LlmConfig:
 
 
 @dataclass(frozen=True)
+class TypingConfig:
+    paste_keys: str = "ctrl+v"  # the chord `stenod type --backend paste` presses (terminals: ctrl+shift+v built in)
+    app_paste_keys: dict[str, str] = field(default_factory=dict)  # focused app (name, lower case) → its chord
+
+
+@dataclass(frozen=True)
 class Config:
     audio: AudioConfig = field(default_factory=AudioConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     stream: StreamConfig = field(default_factory=StreamConfig)
     llm: LlmConfig = field(default_factory=LlmConfig)
+    typing: TypingConfig = field(default_factory=TypingConfig)
 
     @property
     def host_port(self) -> tuple[str, int]:

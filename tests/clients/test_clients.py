@@ -335,6 +335,34 @@ def test_wayland_backends_run_their_tools_with_the_right_arguments(tmp_path, mon
     assert calls.rstrip().endswith("old clipboard")  # the previous clipboard is put back
 
 
+def test_paste_presses_the_chord_the_focused_app_wants(tmp_path, monkeypatch) -> None:
+    from stenod_clients.typing.focus import focused_app, paste_chord
+
+    assert paste_chord("kitty", "ctrl+v") == "ctrl+shift+v"
+    assert paste_chord("gnome-terminal-server gnome-terminal", "ctrl+v") == "ctrl+shift+v"
+    assert paste_chord("firefox", "ctrl+v") == "ctrl+v"
+    assert paste_chord("firefox", "ctrl+v", {"Firefox": "shift+insert"}) == "shift+insert"
+    assert paste_chord("emacs", "ctrl+v", {"emacs": "ctrl+y", "em": "ctrl+x"}) == "ctrl+y"  # the longest name
+    assert paste_chord("kitty", "ctrl+v", {"kitty": "ctrl+alt+v"}) == "ctrl+alt+v"  # configured over built in
+    log = _fake_tools(tmp_path / "bin", "wtype", "wl-copy", "wl-paste")
+    (tmp_path / "bin" / "swaymsg").write_text(  # sway's tree with kitty focused
+        "#!/bin/sh\necho '{\"type\": \"root\", \"nodes\": [{\"type\": \"con\", \"focused\": true, "
+        "\"app_id\": \"kitty\"}]}'\n")
+    (tmp_path / "bin" / "swaymsg").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-1")
+    monkeypatch.setenv("SWAYSOCK", str(tmp_path / "sway.sock"))
+    monkeypatch.setenv("XDG_CURRENT_DESKTOP", "sway")
+    assert focused_app().name == "kitty" and focused_app().via == "sway"
+    backends.Paste(settle_s=0, per_app={}).type("ls -l")
+    backends.Paste("ctrl+v", settle_s=0).type("fixed")  # --paste-keys given: that chord everywhere
+    calls = log.read_text()
+    assert "wtype -s 40 -M ctrl -M shift v -m shift -m ctrl" in calls and "wtype -s 40 -M ctrl v -m ctrl" in calls
+    monkeypatch.delenv("SWAYSOCK")
+    monkeypatch.setenv("XDG_CURRENT_DESKTOP", "GNOME")
+    assert focused_app().why == "GNOME does not say which window has the focus"
+
+
 def test_a_joiner_resets_when_the_daemon_restarts() -> None:
     from stenod.core.events import Hello
 

@@ -148,6 +148,40 @@ def _restore_display(saved: str | None) -> None:
         os.environ["DISPLAY"] = saved
 
 
+KITTY = r"""
+import sys, tkinter as tk
+root = tk.Tk(className="kitty")  # WM_CLASS "kitty", "Kitty": a terminal, as far as the paste chord goes
+root.title("stenod focus window")
+entry = tk.Entry(root)
+entry.pack()
+root.after(100, lambda: (root.focus_force(), entry.focus_set()))
+root.mainloop()
+"""
+
+
+def test_the_focused_x11_window_picks_the_paste_chord(display) -> None:
+    from stenod_clients.typing.focus import focused_app, paste_chord
+
+    if shutil.which("xprop") is None:
+        pytest.fail("xprop is needed (make deps installs x11-utils)", pytrace=False)
+    proc = subprocess.Popen([sys.executable, "-c", KITTY], env=display)
+    try:
+        def focused() -> bool:
+            out = subprocess.run(["xdotool", "getwindowfocus", "getwindowname"], env=display, capture_output=True,
+                                 text=True, timeout=10).stdout.strip()
+            return out == "stenod focus window"
+
+        until(focused, "the window has the focus", timeout=20)
+        app = focused_app(display)
+        assert (app.name, app.via) == ("kitty", "x11")
+        assert paste_chord(app.name, "ctrl+v") == "ctrl+shift+v"
+        out = subprocess.run([sys.executable, "-m", "stenod", "type", "--check"], env=display, capture_output=True,
+                             text=True, timeout=60)
+        assert "focused app: kitty; paste chord there: ctrl+shift+v" in out.stdout
+    finally:
+        reap(proc)
+
+
 def test_type_check_reports_the_x11_backends(display) -> None:
     out = subprocess.run([sys.executable, "-m", "stenod", "type", "--check"], env=display, capture_output=True,
                          text=True, timeout=60)

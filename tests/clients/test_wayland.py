@@ -156,6 +156,14 @@ def test_the_overlay_is_a_layer_surface_that_leaves_the_focus_alone(spoken) -> N
     assert (above.max(axis=2) < 120).mean() < 0.01  # and none higher up
 
 
+def test_the_focused_wayland_window_is_named_by_sway(sway, tmp_path) -> None:
+    from stenod_clients.typing.focus import focused_app
+
+    with gtk_window(sway, tmp_path):
+        app = focused_app(sway)
+        assert app.via == "sway" and "gtk_window.py" in app.name.split()
+
+
 def test_caption_markup() -> None:
     assert markup(Line("a < b", FINAL)) == "a &lt; b"
     assert markup(Line("old", FINAL, opacity=0.5)) == '<span alpha="50%">old</span>'

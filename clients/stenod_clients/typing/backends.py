@@ -186,9 +186,19 @@ class Paste(Backend):
 
     name = "paste"
 
-    def __init__(self, chord: str = "ctrl+v", settle_s: float = 0.3) -> None:
+    def __init__(self, chord: str = "ctrl+v", settle_s: float = 0.3, per_app: dict[str, str] | None = None) -> None:
+        """``per_app``: chords by focused application (terminals built in); None: always ``chord``."""
         self.chord_keys = chord
         self.settle_s = settle_s
+        self.per_app = per_app
+
+    def chord_now(self) -> str:
+        """The chord for the application that has the focus now."""
+        if self.per_app is None:
+            return self.chord_keys
+        from stenod_clients.typing.focus import focused_app, paste_chord
+
+        return paste_chord(focused_app().name, self.chord_keys, self.per_app)
 
     def _tools(self) -> tuple[list[str], list[str], type[Xdotool] | type[Wtype] | type[Dotool]] | str:
         if os.environ.get("WAYLAND_DISPLAY"):
@@ -219,7 +229,7 @@ class Paste(Backend):
         except TypingError:
             previous = None  # empty: nothing to put back
         _run(copy, stdin=text, serves=True)
-        sender.chord(self.chord_keys)
+        sender.chord(self.chord_now())
         time.sleep(self.settle_s)  # the window reads the clipboard after the chord arrives
         if previous is not None:
             _run(copy, stdin=previous, serves=True)
@@ -240,12 +250,12 @@ BACKENDS: dict[str, type[Backend]] = {b.name: b for b in (Xdotool, Wtype, Dotool
 NAMES = ("xdotool", "wtype", "portal", "dotool", "ydotool", "paste", "stdout")
 
 
-def _make(name: str, paste_chord: str = "ctrl+v") -> Backend:
+def _make(name: str, paste_chord: str = "ctrl+v", per_app: dict[str, str] | None = None) -> Backend:
     if name == "portal":
         from stenod_clients.typing.portal import PortalKeyboard
 
         return PortalKeyboard()
-    return Paste(paste_chord) if name == "paste" else BACKENDS[name]()
+    return Paste(paste_chord, per_app=per_app) if name == "paste" else BACKENDS[name]()
 
 
 def preference() -> list[str]:
@@ -260,17 +270,19 @@ def preference() -> list[str]:
     return []
 
 
-def choose(name: str = "auto", paste_chord: str = "ctrl+v") -> Backend:
-    """The backend called ``name``, or the first that works here for ``auto``; TypingError if none can."""
+def choose(name: str = "auto", paste_chord: str = "ctrl+v", per_app: dict[str, str] | None = None) -> Backend:
+    """The backend called ``name``, or the first that works here for ``auto``; TypingError if none can.
+
+    ``per_app``: paste chords by focused application (None: ``paste_chord`` always)."""
     if name != "auto":
         if name not in NAMES:
             raise TypingError(f"unknown backend {name!r} (expected one of auto, {', '.join(NAMES)})")
-        backend = _make(name, paste_chord)
+        backend = _make(name, paste_chord, per_app)
         if why := backend.problem():
             raise TypingError(f"{name} cannot type here: {why}")
         return backend
     for key in preference():
-        backend = _make(key, paste_chord)
+        backend = _make(key, paste_chord, per_app)
         if not backend.problem():
             return backend
     raise TypingError("no typing backend works here; `stenod type --check` says why "
