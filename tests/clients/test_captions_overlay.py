@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from stenod.core.events import Final, Hello, Partial, SpeechEnd, SpeechStart
+from stenod.core.events import Hello, SpeechStart
 from stenod_clients.captions.model import FINAL, PARTIAL, CaptionModel, Line
 from support.daemon import Daemon
+from support.events import final, partial, speech_end
 
 if TYPE_CHECKING:
     from PySide6.QtGui import QImage
@@ -28,21 +29,6 @@ DOCS_IMAGE = Path(__file__).resolve().parents[2] / "docs" / "images" / "captions
 
 
 # CaptionModel, with a plain float clock -------------------------------------------------------------------
-
-
-def partial(utterance: int, stable: str, unstable: str) -> Partial:
-    return Partial(seq=1, emitted_at=0.0, audio_ms=0, utterance_id=utterance, revision=1, stable=stable,
-                   unstable=unstable, start_ms=0, end_ms=0)
-
-
-def final(utterance: int, text: str) -> Final:
-    return Final(seq=1, emitted_at=0.0, audio_ms=0, utterance_id=utterance, text=text, raw=text, words=(),
-                 language="en", start_ms=0, end_ms=0)
-
-
-def speech_end(utterance: int, discarded: str = "") -> SpeechEnd:
-    return SpeechEnd(seq=1, emitted_at=0.0, audio_ms=0, utterance_id=utterance, start_ms=0, end_ms=0,
-                     discarded=discarded)
 
 
 def texts(model: CaptionModel, now: float) -> list[tuple[str, str]]:

@@ -27,9 +27,9 @@ from stenod.errors import StenodError
 from stenod.net.auth import session_token
 from stenod_bench.clients import WINDOW, start_xvfb
 from stenod_bench.evaluation import word_error_rate
-from stenod_bench.pulse import pid_file, start_pulse, stop_pulse
 from support.daemon import JFK, Daemon, free_port, stream_events, utterances_closed, valid
-from support.processes import reap, watch_pid_file
+from support.processes import reap
+from support.pulse import private_pulse
 from support.waits import until
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -231,12 +231,7 @@ def session(display, eval_dir, tmp_path_factory) -> Iterator[Session]:
     tmp = tmp_path_factory.mktemp("desktop")
     result = Session()
     with contextlib.ExitStack() as stack:
-        try:
-            pulse, env = start_pulse(tmp / "xdg")
-        except StenodError as exc:
-            pytest.fail(f"{exc} (.ci/run installs them)", pytrace=False)
-        watch_pid_file(pid_file(env), "pulseaudio")
-        stack.callback(stop_pulse, pulse, env)
+        _, env = private_pulse(stack, tmp / "xdg")
         env = {**env, "DISPLAY": display["DISPLAY"], "XDG_CONFIG_HOME": str(tmp / "config")}
         env.pop("WAYLAND_DISPLAY", None)
         port = free_port()

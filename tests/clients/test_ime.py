@@ -27,10 +27,10 @@ from stenod.errors import StenodError
 from stenod.net.auth import session_token
 from stenod_bench.clients import start_xvfb
 from stenod_bench.evaluation import word_error_rate
-from stenod_bench.pulse import pid_file, start_pulse, stop_pulse
 from support.daemon import JFK, free_port, utterances_closed, valid
 from support.dbus_session import session_bus
-from support.processes import reap, reap_group, watch_pid_file
+from support.processes import reap, reap_group
+from support.pulse import private_pulse
 from support.waits import until
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -97,12 +97,7 @@ def dictated(eval_dir, tmp_path_factory) -> Iterator[Dictated]:
     tmp = tmp_path_factory.mktemp("ime")
     result = Dictated()
     with contextlib.ExitStack() as stack:
-        try:
-            pulse, pulse_env = start_pulse(tmp / "xdg")
-        except StenodError as exc:
-            pytest.fail(f"{exc} (make deps installs them)", pytrace=False)
-        watch_pid_file(pid_file(pulse_env), "pulseaudio")
-        stack.callback(stop_pulse, pulse, pulse_env)
+        _, pulse_env = private_pulse(stack, tmp / "xdg")
         env = _desktop(stack, tmp)
         port = free_port()
         env.update({k: pulse_env[k] for k in ("XDG_RUNTIME_DIR", "PULSE_SERVER") if k in pulse_env},
