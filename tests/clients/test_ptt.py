@@ -9,7 +9,7 @@ import pytest
 
 from stenod_clients.portal import PortalError
 from stenod_clients.ptt import portal_route
-from stenod_clients.ptt.evdev_route import OWN_VIRTUAL, KeyReader
+from stenod_clients.ptt.evdev_route import OWN_VIRTUAL, KeyReader, usable
 from stenod_clients.ptt.keys import ChordTracker, KeyEvent, KeyNameError, decode, encode, parse_chord
 from support.dbus_session import StandInPortal, session_bus
 
@@ -52,6 +52,12 @@ def test_own_virtual_keyboards_are_never_read() -> None:
         assert OWN_VIRTUAL.search(name), name
     assert not OWN_VIRTUAL.search("AT Translated Set 2 keyboard")
     assert not OWN_VIRTUAL.search("Logitech USB Keyboard")
+    keys = {KEY_A, KEY_SCROLLLOCK, KEY_SPACE}
+    assert usable("Logitech USB Keyboard", keys, {KEY_SCROLLLOCK})
+    assert not usable("Logitech USB Keyboard", keys, {KEY_LEFTMETA, KEY_SPACE})  # no such key: a mouse, a pad
+    assert not usable("ydotoold virtual device", keys, {KEY_SCROLLLOCK})
+    assert usable("Logitech USB Keyboard", keys, {KEY_SCROLLLOCK}, allow=("logitech",))
+    assert not usable("AT Translated Set 2 keyboard", keys, {KEY_SCROLLLOCK}, allow=("logitech",))
 
 
 def test_reader_turns_recorded_records_into_hold_and_release() -> None:

@@ -46,12 +46,17 @@ def keyboards(chord: Iterable[int], allow: tuple[str, ...] = (), directory: Path
             name = device.name or ""
         finally:
             device.close()
-        if not wanted <= keys or OWN_VIRTUAL.search(name):
-            continue
-        if allow and not any(a.lower() in name.lower() for a in allow):
-            continue
-        found.append(Keyboard(path, name))
+        if usable(name, keys, wanted, allow):
+            found.append(Keyboard(path, name))
     return found
+
+
+def usable(name: str, keys: set[int], chord: set[int], allow: tuple[str, ...] = ()) -> bool:
+    """Whether a device called ``name`` with ``keys`` is read: it has the chord's keys, is not a dictation
+    tool's virtual keyboard, and (with an allow-list) its name contains one of ``allow``."""
+    if not chord <= keys or OWN_VIRTUAL.search(name):
+        return False
+    return not allow or any(a.lower() in name.lower() for a in allow)
 
 
 def unreadable_reason(directory: Path = INPUT_DIR) -> str:
