@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from stenod import __version__
 from stenod.core import SAMPLE_RATE
@@ -26,40 +26,9 @@ def _format_time(seconds: float) -> str:
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
-    from stenod.audio.files import load_audio
-    from stenod.engine.transcribe import TranscribeOptions, transcribe
-    from stenod.engine.whisper import WhisperEngine
+    from stenod.recordings.command import run
 
-    # Read every input first, so a bad file is reported before the model loads.
-    audios = [(path, load_audio(path)) for path in args.files]
-    engine = WhisperEngine.load(args.model, args.precision, args.threads)
-    options = TranscribeOptions(language=args.language, word_timestamps=args.word_timestamps,
-                                initial_prompt=args.initial_prompt)
-    for path, audio in audios:
-        segments, info = transcribe(engine, audio, options)
-        if args.json:
-            items: list[dict[str, Any]] = []
-            for seg in segments:
-                item: dict[str, Any] = {
-                    "start": seg.start, "end": seg.end, "text": seg.text.strip(),
-                    "avg_logprob": round(seg.avg_logprob, 4), "no_speech_prob": round(seg.no_speech_prob, 4)}
-                if seg.words is not None:
-                    item["words"] = [{"word": w.word.strip(), "start": w.start, "end": w.end,
-                                      "probability": round(w.probability, 4)} for w in seg.words]
-                items.append(item)
-            record = {"file": str(path), "language": info.language, "duration": round(info.duration, 3),
-                      "segments": items, "text": " ".join(item["text"] for item in items)}
-            print(json.dumps(record, ensure_ascii=False), flush=True)
-            continue
-        if len(audios) > 1:
-            print(f"== {path}")
-        for seg in segments:
-            if args.word_timestamps and seg.words:
-                timed = " ".join(f"{w.word.strip()}[{w.start:.2f}-{w.end:.2f}]" for w in seg.words)
-                print(f"[{_format_time(seg.start)} → {_format_time(seg.end)}] {timed}", flush=True)
-            else:
-                print(seg.text.strip(), flush=True)
-    return 0
+    return run(args)
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
@@ -294,13 +263,11 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_transcribe(sub: Subcommands) -> None:
-    p = sub.add_parser("transcribe", help="transcribe audio files")
-    p.add_argument("files", nargs="+", help="WAV/FLAC/OGG files, any rate and channel count")
+    from stenod.recordings.command import add_arguments
+
+    p = sub.add_parser("transcribe", help="transcribe recordings: text, Markdown, JSON or subtitles")
+    add_arguments(p)
     _model_args(p)
-    p.add_argument("--language", "-l", default=None, help="language code (default: detect; .en models: en)")
-    p.add_argument("--json", action="store_true", help="one JSON object per file, with segments")
-    p.add_argument("--word-timestamps", action="store_true", help="time every word")
-    p.add_argument("--initial-prompt", default=None, help="text that conditions the first window")
     p.set_defaults(func=cmd_transcribe)
 
 

@@ -1,0 +1,118 @@
+"""Reading a recording a block at a time, as 16 kHz mono float32, whatever its container.
+
+WAV, FLAC, OGG and MP3 are read with libsndfile (soundfile); anything else (m4a, aac, opus in webm, mp4…)
+through ``ffmpeg`` when it is installed, with a one-line error naming it when not. Only a block is in memory
+at a time. A file that ends early (a truncated download, a recording cut off) yields what could be read
+and then says so in :attr:`AudioReader.warning`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from stenod.core import SAMPLE_RATE
+from stenod.errors import AudioError
+
+BLOCK_S = 4.0  # seconds per block read
+SNDFILE_FORMATS = {"WAV", "FLAC", "OGG", "MP3", "AIFF", "W64", "RF64", "CAF"}
+
+
+class AudioReader:
+    """One recording (a path, or ``-`` for standard input). Iterate :meth:`blocks`; :attr:`duration` is known
+    up front for files libsndfile reads (else None)."""
+
+    def __init__(self, source: str | Path) -> None:
+        self.name = str(source)
+        self.warning = ""
+        self.duration: float | None = None
+        self.read_seconds = 0.0  # of 16 kHz audio delivered so far
+        self._info: sf._SoundFileInfo | None = None
+        if self.name == "-":
+            return
+        path = Path(source)
+        if not path.exists():
+            raise AudioError(f"{path}: no such file")
+        if path.is_dir():
+            raise AudioError(f"{path}: is a directory, not an audio file")
+        if path.stat().st_size == 0:
+            raise AudioError(f"{path}: is empty (0 bytes)")
+        try:
+            info = sf.info(str(path))
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
+            info = None  # not a format libsndfile reads: ffmpeg may
+        except OSError as exc:
+            raise AudioError(f"{path}: cannot read ({exc.strerror})") from None
+        if info is not None and info.format in SNDFILE_FORMATS:
+            if info.frames == 0:
+                raise AudioError(f"{path}: contains no audio")
+            self._info = info
+            self.duration = info.frames / info.samplerate if info.frames > 0 else None
+        elif shutil.which("ffmpeg") is None:
+            raise AudioError(f"{path}: not a WAV, FLAC, OGG or MP3 file; other formats need ffmpeg "
+                             "(sudo apt install ffmpeg)")
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        """The recording in blocks of about ``BLOCK_S`` seconds of 16 kHz mono float32."""
+        for block in self._sndfile() if self._info is not None else self._ffmpeg():
+            self.read_seconds += len(block) / SAMPLE_RATE
+            yield block
+
+    def _sndfile(self) -> Iterator[np.ndarray]:
+        read = 0
+        try:
+            with sf.SoundFile(self.name) as f:
+                resampler = soxr.ResampleStream(f.samplerate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+                for block in f.blocks(blocksize=int(BLOCK_S * f.samplerate), dtype="float32", always_2d=True):
+                    read += len(block)
+                    yield resampler.resample_chunk(block.mean(axis=1))
+                yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+                expected = f.frames
+                rate = f.samplerate
+        except (sf.LibsndfileError, RuntimeError) as exc:  # the data ends or breaks part-way
+            if read == 0:
+                raise AudioError(f"{self.name}: not a readable audio file ({exc})") from None
+            self.warning = f"{self.name}: the audio breaks off after {read / self._rate():.1f} s ({exc}); " \
+                           "transcribed what could be read"
+            return
+        if expected > 0 and read < expected:
+            self.warning = (f"{self.name}: the file ends after {read / rate:.1f} s of the {expected / rate:.1f} s "
+                            "its header announces (truncated?); transcribed what could be read")
+
+    def _rate(self) -> int:
+        return self._info.samplerate if self._info is not None else SAMPLE_RATE
+
+    def _ffmpeg(self) -> Iterator[np.ndarray]:
+        if shutil.which("ffmpeg") is None:
+            raise AudioError(f"{self.name}: reading this needs ffmpeg (sudo apt install ffmpeg)")
+        stdin: BinaryIO | int = sys.stdin.buffer if self.name == "-" else subprocess.DEVNULL
+        argv = ["ffmpeg", "-hide_banner", "-v", "error", *(["-nostdin"] if self.name != "-" else []),
+                "-i", "pipe:0" if self.name == "-" else self.name, "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE),
+                "-f", "f32le", "pipe:1"]
+        proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout is not None and proc.stderr is not None
+        size = int(BLOCK_S * SAMPLE_RATE) * 4
+        got = 0
+        try:
+            while data := proc.stdout.read(size):
+                usable = len(data) - len(data) % 4
+                got += usable
+                yield np.frombuffer(data[:usable], dtype="<f4").astype(np.float32)
+        finally:
+            proc.stdout.close()
+            errors = proc.stderr.read().decode(errors="replace").strip().splitlines()
+            proc.stderr.close()
+            code = proc.wait()
+        if code != 0 or errors:
+            reason = errors[-1] if errors else f"ffmpeg exited {code}"
+            if got == 0:
+                raise AudioError(f"{self.name}: not a readable audio file ({reason})")
+            self.warning = f"{self.name}: decoding stopped early ({reason}); transcribed what could be read"

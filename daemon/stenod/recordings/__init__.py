@@ -1,0 +1,1 @@
+"""Long recordings: cut by speech, decoded window by window, cleaned, written as text, Markdown or subtitles."""

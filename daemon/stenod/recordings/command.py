@@ -1,0 +1,123 @@
+"""``stenod transcribe``: recordings in, text, Markdown, JSON or subtitles out, with a progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import Any
+
+from stenod.audio.reader import AudioReader
+from stenod.errors import StenodError
+from stenod.recordings.formats import FORMATS, render
+from stenod.recordings.transcriber import Transcript, transcribe_recording
+
+
+def _say(message: str) -> None:
+    print(f"stenod transcribe: {message}", file=sys.stderr, flush=True)
+
+
+def output_dir(path: str | None) -> Path | None:
+    """The ``-o`` folder, created if need be; a one-line error when it cannot be written."""
+    if path is None:
+        return None
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StenodError(f"{folder}: cannot create the output folder ({exc.strerror})") from None
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise StenodError(f"{folder}: the output folder is not writable")
+    return folder
+
+
+def write_atomically(target: Path, text: str) -> None:
+    """Write ``text`` to ``target`` through a temporary file and a rename: never a half-written file."""
+    temporary = target.with_name(f".{target.name}.partial")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, target)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise StenodError(f"{target}: cannot write ({exc.strerror})") from None
+
+
+def progress(reader: AudioReader, quiet: bool) -> AbstractContextManager[Any]:
+    """A progress bar on a terminal: audio done, speed in × real time, time left; nothing otherwise."""
+    if quiet or not sys.stderr.isatty():
+        return nullcontext(None)
+    from tqdm import tqdm
+
+    return tqdm(total=round(reader.duration, 1) if reader.duration else None, unit="s", desc=Path(reader.name).name,
+                file=sys.stderr, leave=False, dynamic_ncols=True,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of audio "
+                           "[{elapsed}<{remaining}, {rate_fmt}]" if reader.duration else None)
+
+
+def _transcribe_one(engine: Any, classifier: Any, reader: AudioReader, args: argparse.Namespace) -> Transcript:
+    with progress(reader, args.quiet) as bar:
+        def advance(seconds: float) -> None:
+            if bar is not None:
+                bar.update(round(seconds - bar.n, 3))
+                bar.set_postfix_str(f"{bar.n / max(bar.format_dict['elapsed'], 1e-3):.1f}x real time",
+                                    refresh=False)
+
+        transcript = transcribe_recording(engine, reader, classifier, language=args.language,
+                                          prompt=args.initial_prompt, on_progress=advance)
+    if reader.warning:
+        _say(reader.warning)
+    if not transcript.passages:
+        _say(f"{reader.name}: no speech found ({transcript.duration:.1f} s of audio)")
+    return transcript
+
+
+def _emit(transcript: Transcript, reader: AudioReader, fmt: str, folder: Path | None, args: argparse.Namespace,
+          several: bool) -> None:
+    text = render(transcript, fmt, raw=args.raw, karaoke=args.karaoke)
+    if folder is not None:
+        name = "stdin" if reader.name == "-" else Path(reader.name).stem
+        target = folder / f"{name}.{fmt}"
+        write_atomically(target, text)
+        _say(f"wrote {target}")
+        return
+    if several and fmt in ("txt", "md"):
+        print(f"== {reader.name}")
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    from stenod.audio.classifiers import make_classifier
+    from stenod.engine.whisper import WhisperEngine
+
+    fmt = "json" if args.json else args.format
+    if args.files.count("-") > 1:
+        raise StenodError("standard input (-) can be given only once")
+    readers = [AudioReader(path) for path in args.files]  # every input checked before the model loads
+    folder = output_dir(args.output)
+    engine = WhisperEngine.load(args.model, args.precision, args.threads)
+    classifier = make_classifier("silero")
+    for reader in readers:
+        transcript = _transcribe_one(engine, classifier, reader, args)
+        _emit(transcript, reader, fmt, folder, args, several=len(readers) > 1)
+    return 0
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="+", help="audio or video files (WAV/FLAC/OGG/MP3; others through ffmpeg); "
+                   "- for standard input")
+    p.add_argument("--format", "-f", choices=FORMATS, default="txt",
+                   help="txt (default), md (paragraphs with time marks), json (words, times, raw and clean "
+                   "text), srt or vtt")
+    p.add_argument("--output", "-o", default=None, metavar="DIR",
+                   help="write NAME.FORMAT into DIR for each input instead of printing")
+    p.add_argument("--raw", action="store_true", help="Whisper's text, without the clean-up (txt, md)")
+    p.add_argument("--karaoke", action="store_true", help="vtt: each word's time inside the cues")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--language", "-l", default=None, help="language code (default: detect; .en models: en)")
+    p.add_argument("--initial-prompt", default=None, help="text given to every window: names, jargon, style")
+    p.add_argument("--json", action="store_true", help="the same as --format json")
+    p.add_argument("--word-timestamps", action="store_true",
+                   help="kept for scripts: json always times every word")

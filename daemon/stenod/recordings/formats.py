@@ -1,0 +1,94 @@
+"""A transcript as text, Markdown, JSON, SRT or WebVTT (subtitles written with ``pysubs2``).
+
+- ``txt``: the cleaned text (``raw``: Whisper's), a paragraph wherever the speaker paused ``PARAGRAPH_GAP_S``.
+- ``md``: a title, then the same paragraphs, each after its time mark.
+- ``json``: everything: cleaned and raw text, passages with times, words with times and probabilities.
+- ``srt``, ``vtt``: cues of at most two lines of about 42 characters, 1-7 s, cut at sentences or clauses
+  (Whisper's words, with its punctuation); ``karaoke`` adds each word's time inside the WebVTT cues.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pysubs2
+
+from stenod.core.subtitles import Cue, build_cues
+from stenod.recordings.transcriber import Passage, Transcript
+
+FORMATS = ("txt", "json", "srt", "vtt", "md")
+PARAGRAPH_GAP_S = 3.0
+
+
+def clock(seconds: float, sep: str = ":") -> str:
+    whole = int(seconds)
+    return f"{whole // 3600:02d}{sep}{whole // 60 % 60:02d}{sep}{whole % 60:02d}"
+
+
+def paragraphs(passages: list[Passage], raw: bool = False) -> list[tuple[float, str]]:
+    """(start, text) per paragraph: passages joined, a new paragraph after a pause of ``PARAGRAPH_GAP_S``."""
+    out: list[tuple[float, list[str]]] = []
+    last_end: float | None = None
+    for passage in passages:
+        text = passage.raw if raw else passage.text
+        if not text:
+            continue
+        if last_end is None or passage.start - last_end >= PARAGRAPH_GAP_S:
+            out.append((passage.start, []))
+        out[-1][1].append(text)
+        last_end = passage.end
+    return [(start, " ".join(texts)) for start, texts in out]
+
+
+def _json(transcript: Transcript) -> str:
+    record: dict[str, Any] = {
+        "file": transcript.name, "language": transcript.language, "duration": round(transcript.duration, 3),
+        "text": transcript.text, "raw_text": transcript.raw,
+        "segments": [{"start": p.start, "end": p.end, "text": p.text, "raw": p.raw,
+                      "words": [{"word": w.word, "start": w.start, "end": w.end, "probability": round(q, 4)}
+                                for w, q in zip(p.words, p.probabilities)]} for p in transcript.passages]}
+    if transcript.warning:
+        record["warning"] = transcript.warning
+    return json.dumps(record, ensure_ascii=False, indent=1) + "\n"
+
+
+def _karaoke(cue: Cue) -> str:
+    """The cue's words with a WebVTT timestamp tag before each after the first."""
+    words = list(cue.words)
+    parts = [words[0].word] + [f"<{_vtt_time(w.start)}>{w.word}" for w in words[1:]]
+    text = " ".join(parts)
+    first_line = len(cue.lines[0].split())
+    if len(cue.lines) > 1:
+        head = " ".join(parts[:first_line])
+        text = head + "\\N" + " ".join(parts[first_line:])
+    return text
+
+
+def _vtt_time(seconds: float) -> str:
+    ms = int(round(seconds * 1000))
+    return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
+
+
+def _subtitles(transcript: Transcript, fmt: str, karaoke: bool) -> str:
+    words = [w for p in transcript.passages for w in p.words]
+    subs = pysubs2.SSAFile()
+    for cue in build_cues(words):
+        text = _karaoke(cue) if karaoke and fmt == "vtt" else "\\N".join(cue.lines)
+        subs.append(pysubs2.SSAEvent(start=int(round(cue.start * 1000)), end=int(round(cue.end * 1000)), text=text))
+    if not subs.events:
+        return "WEBVTT\n\n" if fmt == "vtt" else ""
+    return subs.to_string(fmt)
+
+
+def render(transcript: Transcript, fmt: str, raw: bool = False, karaoke: bool = False) -> str:
+    if fmt == "json":
+        return _json(transcript)
+    if fmt in ("srt", "vtt"):
+        return _subtitles(transcript, fmt, karaoke)
+    parts = paragraphs(transcript.passages, raw)
+    if fmt == "md":
+        title = f"# {Path(transcript.name).stem if transcript.name != '-' else 'Transcript'}\n\n"
+        return title + "".join(f"**[{clock(start)}]** {text}\n\n" for start, text in parts)
+    return "".join(f"{text}\n\n" for _, text in parts).rstrip("\n") + ("\n" if parts else "")
