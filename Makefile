@@ -13,7 +13,7 @@ RUN_DEBS := libportaudio2 libsndfile1
 TEST_DEBS := $(RUN_DEBS) libasound2-plugins pulseaudio pulseaudio-utils xvfb xdotool xclip x11-utils chromium dbus-daemon \
 	fonts-dejavu-core libegl1 libxkbcommon-x11-0 libfontconfig1 curl \
 	ibus ibus-gtk3 gir1.2-ibus-1.0 gir1.2-gtk-3.0 python3-gi python3-gi-cairo \
-	sway wtype grim wl-clipboard gir1.2-gtklayershell-0.1
+	sway wtype grim wl-clipboard gir1.2-gtklayershell-0.1 ffmpeg
 DEBS ?= $(TEST_DEBS)
 
 .PHONY: run transcribe test install install-user dev deps deps-run lint typecheck bench clean

@@ -11,9 +11,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tempfile
+import wave
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -26,9 +27,19 @@ BLOCK_S = 4.0  # seconds per block read
 SNDFILE_FORMATS = {"WAV", "FLAC", "OGG", "MP3", "AIFF", "W64", "RF64", "CAF"}
 
 
+def _declared_frames(path: Path) -> int:
+    """The frame count a PCM WAV header announces (libsndfile counts what is there), or 0."""
+    try:
+        with wave.open(str(path), "rb") as handle:
+            return handle.getnframes()
+    except (wave.Error, EOFError, OSError):
+        return 0
+
+
 class AudioReader:
-    """One recording (a path, or ``-`` for standard input). Iterate :meth:`blocks`; :attr:`duration` is known
-    up front for files libsndfile reads (else None)."""
+    """One recording (a path, or ``-`` for standard input, copied to a temporary file first). Iterate
+    :meth:`blocks`; :attr:`duration` is known up front for files libsndfile reads (else None). :meth:`close`
+    removes the copy of standard input."""
 
     def __init__(self, source: str | Path) -> None:
         self.name = str(source)
@@ -36,28 +47,42 @@ class AudioReader:
         self.duration: float | None = None
         self.read_seconds = 0.0  # of 16 kHz audio delivered so far
         self._info: sf._SoundFileInfo | None = None
-        if self.name == "-":
-            return
-        path = Path(source)
+        self._spool: Path | None = None
+        path = self._spooled_stdin() if self.name == "-" else Path(source)
+        self._path = str(path)
+        try:
+            self._check(path)
+        except BaseException:
+            self.close()
+            raise
+
+    def _check(self, path: Path) -> None:
+        """A one-line AudioError unless ``path`` is something to read; which reader it needs."""
+        name = self.name
         if not path.exists():
-            raise AudioError(f"{path}: no such file")
+            raise AudioError(f"{name}: no such file")
         if path.is_dir():
-            raise AudioError(f"{path}: is a directory, not an audio file")
+            raise AudioError(f"{name}: is a directory, not an audio file")
         if path.stat().st_size == 0:
-            raise AudioError(f"{path}: is empty (0 bytes)")
+            raise AudioError(f"{name}: is empty (0 bytes)")
         try:
             info = sf.info(str(path))
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
             info = None  # not a format libsndfile reads: ffmpeg may
         except OSError as exc:
-            raise AudioError(f"{path}: cannot read ({exc.strerror})") from None
+            raise AudioError(f"{name}: cannot read ({exc.strerror})") from None
         if info is not None and info.format in SNDFILE_FORMATS:
             if info.frames == 0:
-                raise AudioError(f"{path}: contains no audio")
+                raise AudioError(f"{name}: contains no audio")
             self._info = info
             self.duration = info.frames / info.samplerate if info.frames > 0 else None
+            declared = _declared_frames(path) if info.format == "WAV" else 0
+            if declared > info.frames:
+                self.warning = (f"{name}: the file ends after {info.frames / info.samplerate:.1f} s of the "
+                                f"{declared / info.samplerate:.1f} s its header announces (truncated?); "
+                                "transcribed what could be read")
         elif shutil.which("ffmpeg") is None:
-            raise AudioError(f"{path}: not a WAV, FLAC, OGG or MP3 file; other formats need ffmpeg "
+            raise AudioError(f"{name}: not a WAV, FLAC, OGG or MP3 file; other formats need ffmpeg "
                              "(sudo apt install ffmpeg)")
 
     def blocks(self) -> Iterator[np.ndarray]:
@@ -69,7 +94,7 @@ class AudioReader:
     def _sndfile(self) -> Iterator[np.ndarray]:
         read = 0
         try:
-            with sf.SoundFile(self.name) as f:
+            with sf.SoundFile(self._path) as f:
                 resampler = soxr.ResampleStream(f.samplerate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
                 for block in f.blocks(blocksize=int(BLOCK_S * f.samplerate), dtype="float32", always_2d=True):
                     read += len(block)
@@ -90,14 +115,26 @@ class AudioReader:
     def _rate(self) -> int:
         return self._info.samplerate if self._info is not None else SAMPLE_RATE
 
+    def close(self) -> None:
+        """Remove the copy of standard input, if one was made."""
+        if self._spool is not None:
+            self._spool.unlink(missing_ok=True)
+            self._spool = None
+
+    def _spooled_stdin(self) -> Path:
+        """Standard input copied to a temporary file a block at a time (MP4 and others need to seek)."""
+        handle = tempfile.NamedTemporaryFile(prefix="stenod-stdin-", delete=False)  # noqa: SIM115
+        self._spool = Path(handle.name)
+        with handle:
+            shutil.copyfileobj(sys.stdin.buffer, handle, 1 << 20)
+        return self._spool
+
     def _ffmpeg(self) -> Iterator[np.ndarray]:
         if shutil.which("ffmpeg") is None:
             raise AudioError(f"{self.name}: reading this needs ffmpeg (sudo apt install ffmpeg)")
-        stdin: BinaryIO | int = sys.stdin.buffer if self.name == "-" else subprocess.DEVNULL
-        argv = ["ffmpeg", "-hide_banner", "-v", "error", *(["-nostdin"] if self.name != "-" else []),
-                "-i", "pipe:0" if self.name == "-" else self.name, "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE),
-                "-f", "f32le", "pipe:1"]
-        proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        argv = ["ffmpeg", "-hide_banner", "-v", "error", "-nostdin", "-i", self._path, "-vn", "-ac", "1",
+                "-ar", str(SAMPLE_RATE), "-f", "f32le", "pipe:1"]
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert proc.stdout is not None and proc.stderr is not None
         size = int(BLOCK_S * SAMPLE_RATE) * 4
         got = 0

@@ -95,13 +95,19 @@ def run(args: argparse.Namespace) -> int:
     fmt = "json" if args.json else args.format
     if args.files.count("-") > 1:
         raise StenodError("standard input (-) can be given only once")
-    readers = [AudioReader(path) for path in args.files]  # every input checked before the model loads
-    folder = output_dir(args.output)
-    engine = WhisperEngine.load(args.model, args.precision, args.threads)
-    classifier = make_classifier("silero")
-    for reader in readers:
-        transcript = _transcribe_one(engine, classifier, reader, args)
-        _emit(transcript, reader, fmt, folder, args, several=len(readers) > 1)
+    readers: list[AudioReader] = []
+    try:
+        for path in args.files:  # every input checked before the model loads
+            readers.append(AudioReader(path))
+        folder = output_dir(args.output)
+        engine = WhisperEngine.load(args.model, args.precision, args.threads)
+        classifier = make_classifier("silero")
+        for reader in readers:
+            transcript = _transcribe_one(engine, classifier, reader, args)
+            _emit(transcript, reader, fmt, folder, args, several=len(readers) > 1)
+    finally:
+        for reader in readers:
+            reader.close()
     return 0
 
 

@@ -51,7 +51,7 @@ def _json(transcript: Transcript) -> str:
                                 for w, q in zip(p.words, p.probabilities)]} for p in transcript.passages]}
     if transcript.warning:
         record["warning"] = transcript.warning
-    return json.dumps(record, ensure_ascii=False, indent=1) + "\n"
+    return json.dumps(record, ensure_ascii=False) + "\n"  # one line per recording: JSON Lines on stdout
 
 
 def _karaoke(cue: Cue) -> str:
