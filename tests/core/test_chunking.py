@@ -45,7 +45,7 @@ def test_silence_noise_and_music_between_speech_are_left_out() -> None:
 def test_windows_fill_up_to_the_limit_and_a_blip_is_dropped() -> None:
     speech = [(8, 0.9), (5, 0.0)] * 6 + [(0.1, 0.9), (5, 0.0)]  # 48 s of speech, then a 0.1 s click
     windows, _ = chunk(speech)
-    assert [round(w.samples / SAMPLE_RATE) for w in windows] == [25, 25]  # three spans each, padded
+    assert [round(w.samples / SAMPLE_RATE) for w in windows] == [26, 26]  # three 8.4 s spans each, 2 joins
     assert all(w.samples <= 29 * SAMPLE_RATE for w in windows)
     assert windows[-1].end / SAMPLE_RATE < 78  # the click at 78 s is not a span
 
@@ -68,9 +68,16 @@ def test_times_map_back_to_the_recording_and_memory_can_be_let_go() -> None:
     window = windows[0]
     first, second = window.spans
     assert window.to_source(0.0) == first[0] / SAMPLE_RATE
-    inside_second = (first[1] - first[0]) / SAMPLE_RATE + 0.5
+    inside_second = (first[1] - first[0]) / SAMPLE_RATE + 0.3 + 0.5  # past the first span and the join
     assert abs(window.to_source(inside_second) - (second[0] / SAMPLE_RATE + 0.5)) < 1e-3
     assert keeps == sorted(keeps)  # what must be kept only moves forward
+    joint = (first[1] - first[0]) / SAMPLE_RATE
+    start, end = window.interval_to_source(joint - 0.3, joint + 0.1)  # a word across the joint, mostly before
+    assert start == window.to_source(joint - 0.3) and end == first[1] / SAMPLE_RATE  # not 60 s later
     recording = np.arange(80 * SAMPLE_RATE, dtype=np.float32)
     audio = window.audio(recording[first[0]:], offset=first[0])
     assert len(audio) == window.samples and audio[0] == first[0]
+    joined = first[1] - first[0]
+    join = int(0.3 * SAMPLE_RATE)
+    assert not audio[joined:joined + join].any() and audio[joined + join] == second[0]
+    assert window.to_source(joined / SAMPLE_RATE + 0.1) == first[1] / SAMPLE_RATE  # in the join: the span's end

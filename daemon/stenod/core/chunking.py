@@ -2,7 +2,8 @@
 
 Feed :class:`SpeechChunker` one speech probability and one RMS level per VAD frame, in order; it returns each
 :class:`Window` as soon as it is settled. A window is a list of speech spans (sample ranges of the
-recording, each padded a little) whose audio, laid end to end, fits the model's 30 s. What lies between the
+recording, each padded a little) whose audio, laid end to end with 0.3 s of silence between, fits the
+model's 30 s. What lies between the
 spans (silence, noise, music) is never part of a window, so it is never decoded and cannot produce text;
 each window is decoded on its own, so nothing said in one can carry into the next. :meth:`Window.to_source`
 maps a time in the window's audio back to the recording.
@@ -34,13 +35,18 @@ class ChunkConfig:
         return int(round(ms * SAMPLE_RATE / 1000))
 
 
+JOIN = int(0.3 * SAMPLE_RATE)  # silence put between two spans in a window: the model hears where one ends
+
+
 @dataclass(frozen=True)
 class Window:
+    """Spans of the recording, and their audio laid end to end with ``JOIN`` samples of silence between."""
+
     spans: tuple[tuple[int, int], ...]  # (start, end) sample ranges of the recording, in order, not overlapping
 
     @property
     def samples(self) -> int:
-        return sum(end - start for start, end in self.spans)
+        return sum(end - start for start, end in self.spans) + JOIN * (len(self.spans) - 1)
 
     @property
     def start(self) -> int:
@@ -50,19 +56,46 @@ class Window:
     def end(self) -> int:
         return self.spans[-1][1]
 
-    def to_source(self, seconds: float) -> float:
-        """A time in the window's audio (seconds) as a time in the recording."""
+    def _locate(self, seconds: float) -> tuple[int, int]:
+        """(span index, samples into that span) of a time in the window's audio; in a join: the span before
+        it, at its end."""
         at = int(round(seconds * SAMPLE_RATE))
         done = 0
-        for start, end in self.spans:
-            if at < done + (end - start):
-                return (start + max(0, at - done)) / SAMPLE_RATE
-            done += end - start
-        return self.end / SAMPLE_RATE
+        for i, (start, end) in enumerate(self.spans):
+            if at < done + (end - start) + (JOIN if i + 1 < len(self.spans) else 0):
+                return i, min(max(0, at - done), end - start)
+            done += end - start + JOIN
+        last = len(self.spans) - 1
+        return last, self.spans[last][1] - self.spans[last][0]
+
+    def to_source(self, seconds: float) -> float:
+        """A time in the window's audio (seconds) as a time in the recording."""
+        span, into = self._locate(seconds)
+        return (self.spans[span][0] + into) / SAMPLE_RATE
+
+    def span_of(self, seconds: float) -> int:
+        """The index of the span that a time in the window's audio falls in (a join counts to the span before)."""
+        return self._locate(seconds)[0]
+
+    def interval_to_source(self, start: float, end: float) -> tuple[float, float]:
+        """A stretch of the window's audio (a word) in the recording's time. One that straddles the joint
+        of two spans is put in the span that holds its middle, cut at that span's edge."""
+        first, last = self.to_source(start), self.to_source(end)
+        home = self.span_of((start + end) / 2)
+        if self.span_of(start) != home:
+            first = self.spans[home][0] / SAMPLE_RATE
+        if self.span_of(end) != home:
+            last = self.spans[home][1] / SAMPLE_RATE
+        return first, max(first, last)
 
     def audio(self, recording: np.ndarray, offset: int = 0) -> np.ndarray:
         """The window's audio from ``recording`` (which starts at sample ``offset`` of the recording)."""
-        return np.concatenate([recording[s - offset:e - offset] for s, e in self.spans]).astype(np.float32)
+        silence = np.zeros(JOIN, np.float32)
+        pieces: list[np.ndarray] = []
+        for i, (s, e) in enumerate(self.spans):
+            pieces += [silence] if i else []
+            pieces.append(recording[s - offset:e - offset])
+        return np.concatenate(pieces).astype(np.float32)
 
 
 @dataclass
@@ -151,7 +184,7 @@ class SpeechChunker:
             pad = self.config.samples(self.config.pad_ms) if padded else 0
             start = max(self._last_end, span[0] - pad, 0)
             end = span[1] + pad
-            if self._window and sum(e - s for s, e in self._window) + (end - start) > \
+            if self._window and Window(tuple(self._window)).samples + JOIN + (end - start) > \
                     self.config.max_window_s * SAMPLE_RATE:
                 out.append(Window(tuple(self._window)))
                 self._window = []

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from stenod.audio.reader import AudioReader
-from stenod.core import SAMPLE_RATE
 from stenod.core.chunking import ChunkConfig, SpeechChunker, Window
-from stenod.core.vad import FrameClassifier
 
 
 @dataclass(frozen=True)
@@ -50,29 +49,37 @@ class _Held:
         self.length -= min(cut, len(whole))
 
 
-def speech_chunks(reader: AudioReader, classifier: FrameClassifier, config: ChunkConfig | None = None,
+class SequenceVad(Protocol):
+    """Speech probabilities for a run of frames at once (``SileroSequence``), keeping state between runs."""
+
+    frame_samples: int
+
+    def reset(self) -> None: ...
+
+    def probabilities(self, samples: np.ndarray) -> np.ndarray: ...
+
+
+def speech_chunks(reader: AudioReader, vad: SequenceVad, config: ChunkConfig | None = None,
                   on_progress: Callable[[float], None] | None = None) -> Iterator[Chunk]:
     """The recording's windows with their audio, in order; ``on_progress(seconds read)`` after each block."""
-    chunker = SpeechChunker(classifier.frame_samples, config)
-    frame = classifier.frame_samples
+    chunker = SpeechChunker(vad.frame_samples, config)
+    frame = vad.frame_samples
     held = _Held()
     pending = np.zeros(0, np.float32)
-    read = 0
-    classifier.reset()
+    vad.reset()
     for block in reader.blocks():
         held.append(block)
-        read += len(block)
         pending = np.concatenate([pending, block])
-        whole = len(pending) // frame
+        whole = len(pending) // frame * frame
+        frames, pending = pending[:whole], pending[whole:]
         windows: list[Window] = []
-        for i in range(whole):
-            part = pending[i * frame:(i + 1) * frame]
-            level = float(np.sqrt(np.mean(part.astype(np.float64) ** 2)))
-            windows += chunker.push(classifier(part), level)
-        pending = pending[whole * frame:]
+        if whole:
+            levels = np.sqrt(np.mean(frames.reshape(-1, frame).astype(np.float64) ** 2, axis=1))
+            for probability, level in zip(vad.probabilities(frames), levels):
+                windows += chunker.push(float(probability), float(level))
         yield from _hand_out(windows, held, chunker)
         if on_progress is not None:
-            on_progress(read / SAMPLE_RATE)
+            on_progress(reader.read_seconds)
     yield from _hand_out(chunker.flush(), held, chunker)
 
 
@@ -83,3 +90,4 @@ def _hand_out(windows: list[Window], held: _Held, chunker: SpeechChunker) -> Ite
     # Keep what a window still to come may need: from the open span's padding, or the last window's end.
     keep = chunker.keep_from()
     held.drop_before(min(keep, held.offset + held.length))
+

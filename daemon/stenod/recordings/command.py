@@ -56,7 +56,7 @@ def progress(reader: AudioReader, quiet: bool) -> AbstractContextManager[Any]:
                            "[{elapsed}<{remaining}, {rate_fmt}]" if reader.duration else None)
 
 
-def _transcribe_one(engine: Any, classifier: Any, reader: AudioReader, args: argparse.Namespace) -> Transcript:
+def _transcribe_one(engine: Any, vad: Any, reader: AudioReader, args: argparse.Namespace) -> Transcript:
     with progress(reader, args.quiet) as bar:
         def advance(seconds: float) -> None:
             if bar is not None:
@@ -64,7 +64,7 @@ def _transcribe_one(engine: Any, classifier: Any, reader: AudioReader, args: arg
                 bar.set_postfix_str(f"{bar.n / max(bar.format_dict['elapsed'], 1e-3):.1f}x real time",
                                     refresh=False)
 
-        transcript = transcribe_recording(engine, reader, classifier, language=args.language,
+        transcript = transcribe_recording(engine, reader, vad, language=args.language,
                                           prompt=args.initial_prompt, on_progress=advance)
     if reader.warning:
         _say(reader.warning)
@@ -89,7 +89,7 @@ def _emit(transcript: Transcript, reader: AudioReader, fmt: str, folder: Path | 
 
 
 def run(args: argparse.Namespace) -> int:
-    from stenod.audio.classifiers import make_classifier
+    from stenod.audio.silero_sequence import SileroSequence
     from stenod.engine.whisper import WhisperEngine
 
     fmt = "json" if args.json else args.format
@@ -101,9 +101,9 @@ def run(args: argparse.Namespace) -> int:
             readers.append(AudioReader(path))
         folder = output_dir(args.output)
         engine = WhisperEngine.load(args.model, args.precision, args.threads)
-        classifier = make_classifier("silero")
+        vad = SileroSequence()
         for reader in readers:
-            transcript = _transcribe_one(engine, classifier, reader, args)
+            transcript = _transcribe_one(engine, vad, reader, args)
             _emit(transcript, reader, fmt, folder, args, several=len(readers) > 1)
     finally:
         for reader in readers:

@@ -1,27 +1,38 @@
 """A whole recording to a :class:`Transcript`: speech windows decoded one by one, times mapped back, cleaned.
 
-Each window is decoded alone (no prompt from the windows before it), with word times; the language is
-detected on the first window that has speech and kept. A window's decode is the engine's
-``transcribe`` with its guards (temperature fallback on a repetition loop or low confidence; silence
-skipped), so a loop cannot spread beyond its window.
+Each window is decoded once: no timestamp tokens (word times come from the alignment heads), temperature
+fallback when the text loops or is unsure, nothing when the model finds the window silent. A window that
+follows the last one within ``CONTEXT_GAP_S`` (the talk goes on) is prompted with its words, unless that one
+needed the fallback or looped; after a longer silence, nothing is carried over. So a repetition loop cannot
+spread beyond its window. Without timestamp
+tokens Whisper now and then skips a sentence of a dense window: a stretch of ``HOLE_S`` that no word covers
+is decoded again on its own. The language is detected on the first window that has speech and kept.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from stenod.audio.reader import AudioReader
+from stenod.core import SAMPLE_RATE
 from stenod.core.chunking import ChunkConfig
 from stenod.core.cleanup import CleanupConfig, clean
-from stenod.core.subtitles import TimedWord
-from stenod.core.vad import FrameClassifier
-from stenod.engine.transcribe import Segment, TranscribeOptions, transcribe
-from stenod.engine.whisper import WhisperEngine
-from stenod.recordings.chunks import Chunk, speech_chunks
+from stenod.core.subtitles import SENTENCE_END, TimedWord
+from stenod.engine.alignment import Word
+from stenod.engine.decoding import DecodingOptions, is_silence
+from stenod.engine.whisper import WhisperEngine, WindowResult
+from stenod.recordings.chunks import Chunk, SequenceVad, speech_chunks
 
 # Filler removal, stutters, replacements; spoken punctuation stays off (a recording is not dictation).
 RECORDING_CLEANUP = CleanupConfig(spoken_punctuation=False)
+PASSAGE_GAP_S = 1.5  # a pause this long inside a window ends a passage
+HOLE_S = 2.0  # a stretch of a window this long with no word in it is decoded again on its own
+HOLE_PAD_S = 0.3  # audio either side of such a stretch given with it
+CONTEXT_GAP_S = 3.0  # a window this close after the last one is prompted with its words (the talk goes on)
+CONTEXT_TOKENS = 120
 
 
 @dataclass(frozen=True)
@@ -54,38 +65,87 @@ class Transcript:
         return " ".join(p.raw for p in self.passages if p.raw)
 
 
-def _passage(segment: Segment, chunk: Chunk, cleanup: CleanupConfig) -> Passage:
-    to_source = chunk.window.to_source
-    words = tuple(TimedWord(w.word.strip(), round(to_source(w.start), 3), round(to_source(w.end), 3))
-                  for w in segment.words or () if w.word.strip())
-    probabilities = tuple(w.probability for w in segment.words or () if w.word.strip())
-    raw = segment.text.strip()
-    start = words[0].start if words else round(to_source(segment.start), 3)
-    end = words[-1].end if words else round(to_source(segment.end), 3)
-    return Passage(start, end, raw, clean(raw, cleanup), words, probabilities)
+def _passages(words: list[TimedWord], probabilities: list[float], cleanup: CleanupConfig) -> list[Passage]:
+    """A window's words cut into passages: at a sentence's end, or a pause of ``PASSAGE_GAP_S``."""
+    out: list[Passage] = []
+    first = 0
+    for i, word in enumerate(words):
+        last = i + 1 == len(words)
+        if last or word.word.endswith(SENTENCE_END) or words[i + 1].start - word.end >= PASSAGE_GAP_S:
+            mine = words[first:i + 1]
+            raw = " ".join(w.word for w in mine)
+            out.append(Passage(mine[0].start, mine[-1].end, raw, clean(raw, cleanup), tuple(mine),
+                               tuple(probabilities[first:i + 1])))
+            first = i + 1
+    return out
 
 
-def transcribe_recording(engine: WhisperEngine, reader: AudioReader, classifier: FrameClassifier, *,
+def _decode(engine: WhisperEngine, audio: np.ndarray, language: str | None, prompt: list[int]) -> WindowResult | None:
+    """Audio of a window, once, without timestamp tokens, with word times from the alignment heads; None
+    when the model finds it silent."""
+    window = engine.decode_window(audio, full=True, language=language, previous=prompt, word_timestamps=True,
+                                  options=DecodingOptions())
+    return None if is_silence(window.result, DecodingOptions()) or not window.words else window
+
+
+def holes(words: list[Word], duration: float, least: float = HOLE_S) -> list[tuple[float, float]]:
+    """Stretches of a window (seconds) of at least ``least`` that no word covers: speech the decode skipped
+    (it is all speech, by construction), or something the VAD took for it."""
+    out = []
+    at = 0.0
+    for word in [*words, None]:
+        start = word.start if word is not None else duration
+        if start - at >= least:
+            out.append((at, start))
+        if word is not None:
+            at = max(at, word.end)
+    return out
+
+
+def _window_words(engine: WhisperEngine, chunk: Chunk, language: str | None, prompt: list[int]
+                  ) -> tuple[list[Word], str, bool]:
+    """The window's words (window time), with the stretches the first decode skipped decoded again; its
+    language; whether it decoded cleanly (greedy, no loop), so that the next window may follow on from it."""
+    window = _decode(engine, chunk.audio, language, prompt)
+    if window is None:
+        return [], "", False
+    result = window.result
+    cleanly = result.temperature <= 0.5 and result.compression_ratio <= 2.4 and not window.repetition
+    words = [w for w in window.words or [] if w.word.strip()]
+    for start, end in holes(words, len(chunk.audio) / SAMPLE_RATE):
+        a = max(0, int((start - HOLE_PAD_S) * SAMPLE_RATE))
+        again = _decode(engine, chunk.audio[a:int((end + HOLE_PAD_S) * SAMPLE_RATE)], window.language, prompt)
+        found = [replace(w, start=w.start + a / SAMPLE_RATE, end=w.end + a / SAMPLE_RATE)
+                 for w in (again.words or []) if w.word.strip()] if again else []
+        words += [w for w in found if start - HOLE_PAD_S / 2 <= (w.start + w.end) / 2 <= end + HOLE_PAD_S / 2]
+    return sorted(words, key=lambda w: w.start), window.language, cleanly
+
+
+def transcribe_recording(engine: WhisperEngine, reader: AudioReader, vad: SequenceVad, *,
                          language: str | None = None, cleanup: CleanupConfig = RECORDING_CLEANUP,
                          chunking: ChunkConfig | None = None, prompt: str | None = None,
                          on_progress: Callable[[float], None] | None = None) -> Transcript:
-    """``prompt``: text given to every window (names, jargon); never the windows before it."""
+    """``prompt``: text given to every window (names, jargon)."""
     transcript = Transcript(reader.name)
     if not engine.multilingual:
         language = "en"
-    for chunk in speech_chunks(reader, classifier, chunking, on_progress):
+    prompt_ids = engine.tokenizer.encode(" " + prompt.strip()) if prompt else []
+    previous: list[int] = []  # the last window's tokens, while the speech goes on
+    last_end = -1e9
+    for chunk in speech_chunks(reader, vad, chunking, on_progress):
         transcript.windows += 1
-        options = TranscribeOptions(language=language, word_timestamps=True, initial_prompt=prompt)
-        segments, info = transcribe(engine, chunk.audio, options)
-        for segment in segments:
-            passage = _passage(segment, chunk, cleanup)
-            if passage.raw:
-                transcript.passages.append(passage)
-        if language is None and transcript.passages:
-            language = info.language
-        transcript.language = language or info.language
+        context = previous if chunk.window.start / SAMPLE_RATE - last_end <= CONTEXT_GAP_S else []
+        kept, found_language, cleanly = _window_words(engine, chunk, language,
+                                                      [*prompt_ids, *context][-CONTEXT_TOKENS:])
+        previous = [t for w in kept for t in w.tokens] if cleanly else []
+        last_end = chunk.window.end / SAMPLE_RATE
+        if not kept:
+            continue
+        timed = [chunk.window.interval_to_source(w.start, w.end) for w in kept]
+        words = [TimedWord(w.word.strip(), round(s, 3), round(e, 3)) for w, (s, e) in zip(kept, timed)]
+        transcript.passages += _passages(words, [w.probability for w in kept], cleanup)
+        language = language or found_language
+    transcript.language = language or ""
     transcript.duration = reader.read_seconds
     transcript.warning = reader.warning
-    if not transcript.language:
-        transcript.language = language or ""
     return transcript
