@@ -133,14 +133,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="the sessions this many times (3: about an hour)")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--file", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--build", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--json", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
         run_one(args.one, Path(args.file), args.model, args.threads, Path(args.json))
         return 0
+    if args.build:
+        Path(args.json).write_text(json.dumps(build_recording(Path(args.build), args.gap, args.repeat)))
+        return 0
     with tempfile.TemporaryDirectory(prefix="stenod-messy-") as tmp:
         path = Path(tmp) / "messy.wav"
-        recording = build_recording(path, args.gap, args.repeat)
+        # Built in a process of its own: a child forked from a process holding the hour of audio would
+        # report that process's memory as its own peak.
+        subprocess.run([sys.executable, "-m", "stenod_bench.recordings", "--build", str(path), "--gap",
+                        str(args.gap), "--repeat", str(args.repeat), "--json", str(Path(tmp) / "recording.json")],
+                       check=True)
+        recording = json.loads((Path(tmp) / "recording.json").read_text())
         results = [r for s in args.systems.split(",") if (r := _child(s, path, args.model, args.threads))]
     report(results, recording, args.model, args.threads)
     return 0
