@@ -12,14 +12,17 @@ sessions' references, and words written inside the stretches with no speech.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 SYSTEMS = ("stenod", "fw-batched8", "fw-sequential", "fw-sequential-beam5")
 
@@ -56,7 +59,7 @@ def _faster_whisper(path: Path, model: str, threads: int, system: str) -> list[t
 
     from stenod.engine.models import resolve
 
-    fw = WhisperModel(str(resolve(model).weights[0].parent), device="cpu", compute_type="int8", cpu_threads=threads)
+    fw = WhisperModel(_ct2_dir(resolve(model)), device="cpu", compute_type="int8", cpu_threads=threads)
     beam = 5 if system.endswith("beam5") else 1
     _start()
     if system == "fw-batched8":
@@ -68,6 +71,22 @@ def _faster_whisper(path: Path, model: str, threads: int, system: str) -> list[t
     words = [(w.word.strip(), w.start, w.end) for s in segments for w in (s.words or [])]
     _stop()
     return words
+
+
+def _ct2_dir(files: Any) -> str:
+    """A directory faster-whisper can load: the package's own, or (weights in parts) one put together."""
+    if len(files.weights) == 1:
+        return str(files.weights[0].parent)
+    folder = Path(tempfile.mkdtemp(prefix="stenod-ct2-"))
+    atexit.register(shutil.rmtree, folder, True)
+    with (folder / "model.bin").open("wb") as out:
+        for chunk in files.open_weights():
+            out.write(chunk)
+    for name, path in (("config.json", files.config), ("tokenizer.json", files.tokenizer),
+                       ("vocabulary.txt", files.vocabulary)):
+        if path is not None:
+            shutil.copyfile(path, folder / name)
+    return str(folder)
 
 
 _timing: dict[str, float] = {}
