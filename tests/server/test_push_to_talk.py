@@ -38,7 +38,16 @@ def test_hold_and_release_from_the_command_line(tmp_path, eval_dir) -> None:
         speaking = before[-1]["utterance_id"]
         released = time.monotonic()
         assert _stenod(d, "release") == "paused"
-        after = collect(ws, timeout=30, stop=lambda e: e["type"] == "speech_end" and e["utterance_id"] == speaking)
+        seen: set[str] = set()
+
+        def done(event: dict) -> bool:  # the utterance's end and the pause, in whichever order they come
+            if event["type"] == "speech_end" and event["utterance_id"] == speaking:
+                seen.add("end")
+            if event["type"] == "status" and event["state"] == "paused":
+                seen.add("paused")
+            return seen == {"end", "paused"}
+
+        after = collect(ws, timeout=30, stop=done)
         final = next(e for e in after if e["type"] == "final")
         final_at = time.monotonic()
         valid(before + after)
