@@ -82,7 +82,10 @@ def cmd_control(args: argparse.Namespace) -> int:
 
 
 def cmd_ptt(args: argparse.Namespace) -> int:
-    from stenod_clients.ptt.run import run
+    try:
+        from stenod_clients.ptt.run import run
+    except ImportError as exc:
+        raise StenodError(f"push-to-talk needs dbus-fast and evdev: pip install 'stenod[desktop]' ({exc})") from None
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run(args.key, args.route, tuple(args.device), args.url))

@@ -335,6 +335,12 @@ def test_wayland_backends_run_their_tools_with_the_right_arguments(tmp_path, mon
     assert calls.rstrip().endswith("old clipboard")  # the previous clipboard is put back
 
 
+def test_without_the_desktop_extra_the_portal_says_what_to_install(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "dbus_fast", None)  # as if dbus-fast were not installed
+    monkeypatch.delitem(sys.modules, "stenod_clients.typing.portal", raising=False)
+    assert dict(backends.check())["portal"] == "needs dbus-fast: pip install 'stenod[desktop]'"
+
+
 def test_paste_presses_the_chord_the_focused_app_wants(tmp_path, monkeypatch) -> None:
     from stenod_clients.typing.focus import focused_app, paste_chord
 

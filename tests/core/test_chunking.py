@@ -81,3 +81,15 @@ def test_times_map_back_to_the_recording_and_memory_can_be_let_go() -> None:
     join = int(0.3 * SAMPLE_RATE)
     assert not audio[joined:joined + join].any() and audio[joined + join] == second[0]
     assert window.to_source(joined / SAMPLE_RATE + 0.1) == first[1] / SAMPLE_RATE  # in the join: the span's end
+
+
+def test_sparse_speech_never_holds_more_than_two_minutes_of_recording() -> None:
+    windows, keeps = chunk([(1, 0.9), (100, 0.0), (1, 0.9), (100, 0.0), (1, 0.9), (5, 0.0)])
+    assert len(windows) == 2  # 3 s of speech, but a window spans at most 120 s of the recording
+    assert all(w.end - w.start <= 120 * SAMPLE_RATE for w in windows)
+    assert max(p - k for p, k in zip(range(0, 10**9, FRAME), keeps)) < 125 * SAMPLE_RATE
+
+
+def test_a_cut_monologue_keeps_its_leading_padding() -> None:
+    windows, _ = chunk([(5, 0.0), (70, 0.9)])
+    assert abs(windows[0].start / SAMPLE_RATE - (5 - 0.2)) < 0.05

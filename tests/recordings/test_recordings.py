@@ -103,3 +103,22 @@ def test_no_speech_a_truncated_file_and_bad_output_folders(jfk_wav, tmp_path) ->
     empty.write_bytes(b"")
     refused = _stenod(str(empty))
     assert refused.returncode == 2 and "empty" in refused.stderr
+
+
+def test_inputs_that_would_overwrite_each_other_and_a_pipe(jfk_wav, tmp_path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = tmp_path / "a" / "talk.wav", tmp_path / "b" / "talk.wav"
+    first.write_bytes(jfk_wav.read_bytes())
+    second.write_bytes(jfk_wav.read_bytes())
+    refused = _stenod(str(first), str(second), "-o", str(tmp_path / "out"))
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "would both be written" in refused.stderr
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)
+    writer = subprocess.Popen(["sh", "-c", f'cat "{jfk_wav}" > "{fifo}"'])
+    try:
+        done = _stenod(str(fifo), "-q")
+    finally:
+        writer.wait(timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "ask not what your country" in done.stdout.lower()

@@ -63,7 +63,9 @@ class Router:
                 if self.focused is not None:
                     self.focused.commit(action.text)
                 else:
-                    self.pending.append((time.monotonic(), action.text))
+                    now = time.monotonic()
+                    self.pending = [(at, text) for at, text in self.pending if now - at <= PENDING_S]
+                    self.pending.append((now, action.text))
 
     def focus(self, engine: Any) -> None:
         self.focused = engine
@@ -181,7 +183,13 @@ def run(url: str | None = None, preedit: bool = True, launched_by_ibus: bool = F
     dictation = Dictation(preedit=preedit)
 
     def control(kind: str) -> None:
-        threading.Thread(target=lambda: asyncio.run(send_control(kind, url)), daemon=True).start()
+        def send() -> None:
+            try:
+                asyncio.run(send_control(kind, url))
+            except Exception as exc:  # the daemon is away: say so; the engine goes on
+                _say(f"could not {kind} the daemon: {exc or type(exc).__name__}")
+
+        threading.Thread(target=send, daemon=True).start()
 
     make_engine_class(GObject, IBus, router, control)
 

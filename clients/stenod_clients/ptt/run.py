@@ -28,10 +28,9 @@ class Sender:
     def __init__(self, url: str | None) -> None:
         self.url = url
         self.queue: asyncio.Queue[str] = asyncio.Queue()
-        self.held = False
+        self.sent = ""  # the last action the daemon took: a "hold" here means it is listening
 
     def __call__(self, action: str) -> None:
-        self.held = action == "hold"
         self.queue.put_nowait(action)
 
     async def run(self) -> None:
@@ -39,6 +38,7 @@ class Sender:
             action = await self.queue.get()
             try:
                 await control(action, self.url)
+                self.sent = action
             except (OSError, TimeoutError, StenodError) as exc:  # the daemon is away: say so, go on
                 _say(f"could not send {action} to the daemon: {exc or type(exc).__name__}")
             except Exception as exc:  # a refused or broken exchange
@@ -110,7 +110,7 @@ async def _until_done(watcher: Coroutine[Any, Any, None], sender: Sender) -> Non
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if sender.held:  # stopped with the key down: what was said still gets its final
+        if sender.sent == "hold":  # stopped with the key down: what was said still gets its final
             with contextlib.suppress(Exception):
                 await control("release", sender.url)
 

@@ -250,10 +250,26 @@ BACKENDS: dict[str, type[Backend]] = {b.name: b for b in (Xdotool, Wtype, Dotool
 NAMES = ("xdotool", "wtype", "portal", "dotool", "ydotool", "paste", "stdout")
 
 
+class _Missing(Backend):
+    """A backend whose Python package is not installed: it says so instead of typing."""
+
+    def __init__(self, name: str, why: str) -> None:
+        self.name = name  # type: ignore[misc]
+        self.why = why
+
+    def problem(self) -> str:
+        return self.why
+
+    def type(self, text: str) -> None:
+        raise TypingError(self.why)
+
+
 def _make(name: str, paste_chord: str = "ctrl+v", per_app: dict[str, str] | None = None) -> Backend:
     if name == "portal":
-        from stenod_clients.typing.portal import PortalKeyboard
-
+        try:
+            from stenod_clients.typing.portal import PortalKeyboard
+        except ImportError:
+            return _Missing("portal", "needs dbus-fast: pip install 'stenod[desktop]'")
         return PortalKeyboard()
     return Paste(paste_chord, per_app=per_app) if name == "paste" else BACKENDS[name]()
 

@@ -58,7 +58,10 @@ def _sway(env: Mapping[str, str]) -> Focused:
     tree = _run(["swaymsg", "-t", "get_tree"], env)
     if not tree:
         return Focused("", "sway", "swaymsg gave no tree")
-    stack = [json.loads(tree)]
+    try:
+        stack = [json.loads(tree)]
+    except ValueError:
+        return Focused("", "sway", "swaymsg gave no usable tree")
     while stack:
         node = stack.pop()
         if node.get("focused") and node.get("type") in ("con", "floating_con"):

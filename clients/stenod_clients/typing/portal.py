@@ -95,6 +95,9 @@ class PortalKeyboard(Backend):
             self._call(self._type(text))
         except PortalError as exc:
             raise TypingError(f"portal: {exc}") from None
+        except Exception as exc:  # the bus went away, a tool timed out, the token could not be kept
+            self._session = ""
+            raise TypingError(f"portal: {type(exc).__name__}: {exc}") from None
 
     def close(self) -> None:
         if self._thread is None:
@@ -163,8 +166,8 @@ class PortalKeyboard(Backend):
 
     async def _paste(self, text: str) -> None:
         """Clipboard, Ctrl+V, and the old clipboard back (as the paste backend does)."""
-        previous = subprocess.run(["wl-paste", "--no-newline"], capture_output=True, timeout=10).stdout \
-            if shutil.which("wl-paste") else None
+        previous = subprocess.run(["wl-paste", "--no-newline"], capture_output=True, timeout=10,
+                                  check=False).stdout if shutil.which("wl-paste") else None
         subprocess.run(["wl-copy"], input=text.encode(), timeout=10, check=False)
         await self._key(CONTROL_L, PRESSED)
         await self._tap(LETTER_V)

@@ -15,6 +15,7 @@ import tempfile
 import wave
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -48,10 +49,18 @@ class AudioReader:
         self.read_seconds = 0.0  # of 16 kHz audio delivered so far
         self._info: sf._SoundFileInfo | None = None
         self._spool: Path | None = None
-        path = self._spooled_stdin() if self.name == "-" else Path(source)
-        self._path = str(path)
         try:
+            path = Path(source)
+            if self.name == "-":
+                path = self._spooled(sys.stdin.buffer)
+            elif path.exists() and not path.is_file() and not path.is_dir():  # a pipe: <(ffmpeg …), a FIFO
+                with path.open("rb") as stream:
+                    path = self._spooled(stream)
+            self._path = str(path)
             self._check(path)
+        except OSError as exc:
+            self.close()
+            raise AudioError(f"{self.name}: cannot read ({exc.strerror or exc})") from None
         except BaseException:
             self.close()
             raise
@@ -121,12 +130,15 @@ class AudioReader:
             self._spool.unlink(missing_ok=True)
             self._spool = None
 
-    def _spooled_stdin(self) -> Path:
-        """Standard input copied to a temporary file a block at a time (MP4 and others need to seek)."""
+    def _spooled(self, stream: BinaryIO) -> Path:
+        """A stream (standard input, a pipe) copied to a temporary file a block at a time: MP4 and others
+        need to seek."""
+        if stream.isatty():
+            raise AudioError(f"{self.name}: standard input is a terminal; pipe a recording into it")
         handle = tempfile.NamedTemporaryFile(prefix="stenod-stdin-", delete=False)  # noqa: SIM115
         self._spool = Path(handle.name)
         with handle:
-            shutil.copyfileobj(sys.stdin.buffer, handle, 1 << 20)
+            shutil.copyfileobj(stream, handle, 1 << 20)
         return self._spool
 
     def _ffmpeg(self) -> Iterator[np.ndarray]:
@@ -134,20 +146,26 @@ class AudioReader:
             raise AudioError(f"{self.name}: reading this needs ffmpeg (sudo apt install ffmpeg)")
         argv = ["ffmpeg", "-hide_banner", "-v", "error", "-nostdin", "-i", self._path, "-vn", "-ac", "1",
                 "-ar", str(SAMPLE_RATE), "-f", "f32le", "pipe:1"]
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert proc.stdout is not None and proc.stderr is not None
-        size = int(BLOCK_S * SAMPLE_RATE) * 4
-        got = 0
-        try:
-            while data := proc.stdout.read(size):
-                usable = len(data) - len(data) % 4
-                got += usable
-                yield np.frombuffer(data[:usable], dtype="<f4").astype(np.float32)
-        finally:
-            proc.stdout.close()
-            errors = proc.stderr.read().decode(errors="replace").strip().splitlines()
-            proc.stderr.close()
-            code = proc.wait()
+        # ffmpeg's complaints go to a file: a pipe read only at the end would fill and stall it.
+        with tempfile.TemporaryFile() as complaints:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=complaints)
+            assert proc.stdout is not None
+            size = int(BLOCK_S * SAMPLE_RATE) * 4
+            got = 0
+            ended = False
+            try:
+                while data := proc.stdout.read(size):
+                    usable = len(data) - len(data) % 4
+                    got += usable
+                    yield np.frombuffer(data[:usable], dtype="<f4").astype(np.float32)
+                ended = True
+            finally:
+                proc.stdout.close()
+                if not ended:
+                    proc.kill()  # the caller stopped reading (an error, or Ctrl-C)
+                code = proc.wait()
+                complaints.seek(0)
+                errors = complaints.read()[-4000:].decode(errors="replace").strip().splitlines()
         if code != 0 or errors:
             reason = errors[-1] if errors else f"ffmpeg exited {code}"
             if got == 0:

@@ -5,8 +5,9 @@ Feed :class:`SpeechChunker` one speech probability and one RMS level per VAD fra
 recording, each padded a little) whose audio, laid end to end with 0.3 s of silence between, fits the
 model's 30 s. What lies between the
 spans (silence, noise, music) is never part of a window, so it is never decoded and cannot produce text;
-each window is decoded on its own, so nothing said in one can carry into the next. :meth:`Window.to_source`
-maps a time in the window's audio back to the recording.
+each window is decoded on its own. :meth:`Window.to_source` maps a time in the window's audio back to the
+recording. A window never stretches over more than ``max_extent_s`` of the recording, so the audio held until
+it is decoded stays bounded however sparse the speech.
 
 Speech starts when a frame's probability reaches ``threshold`` and ends after ``min_silence_ms`` of frames
 under ``neg_threshold``; spans with less than ``min_speech_ms`` of speech are dropped. A span longer than a
@@ -30,6 +31,7 @@ class ChunkConfig:
     min_silence_ms: int = 600
     pad_ms: int = 200
     max_window_s: float = 29.0  # the window's audio, spans end to end (the model sees at most 30 s)
+    max_extent_s: float = 120.0  # the recording a window may stretch over (what is held until it is decoded)
 
     def samples(self, ms: float) -> int:
         return int(round(ms * SAMPLE_RATE / 1000))
@@ -127,6 +129,8 @@ class SpeechChunker:
             if probability >= c.threshold:
                 self._span = _Span(begin, self.position, [level])
                 self._silent_frames = 0
+            elif self._window and self.position - self._window[0][0] >= c.max_extent_s * SAMPLE_RATE:
+                return self._add(None)  # nothing said from now on can join it: decode it, let its audio go
             return []
         span = self._span
         span.levels.append(level)
@@ -175,17 +179,18 @@ class SpeechChunker:
         quietest = half + int(np.argmin(span.levels[half:]))
         at = span.start + (quietest + 1) * self.frame
         self._span = _Span(at, max(at, span.end), span.levels[quietest + 1:])
-        return self._add((span.start, at), padded=False)
+        return self._add((span.start, at), pad_end=False)  # the cut edge is not padded: nothing overlaps
 
-    def _add(self, span: tuple[int, int] | None, padded: bool = True) -> list[Window]:
+    def _add(self, span: tuple[int, int] | None, pad_end: bool = True) -> list[Window]:
         """Put a closed span into the window being filled (None: close that window)."""
         out: list[Window] = []
         if span is not None:
-            pad = self.config.samples(self.config.pad_ms) if padded else 0
+            pad = self.config.samples(self.config.pad_ms)
             start = max(self._last_end, span[0] - pad, 0)
-            end = span[1] + pad
-            if self._window and Window(tuple(self._window)).samples + JOIN + (end - start) > \
-                    self.config.max_window_s * SAMPLE_RATE:
+            end = span[1] + (pad if pad_end else 0)
+            full = self._window and Window(tuple(self._window)).samples + JOIN + (end - start) > \
+                self.config.max_window_s * SAMPLE_RATE
+            if full or (self._window and end - self._window[0][0] > self.config.max_extent_s * SAMPLE_RATE):
                 out.append(Window(tuple(self._window)))
                 self._window = []
             if self._window and start <= self._window[-1][1]:

@@ -77,8 +77,7 @@ def _emit(transcript: Transcript, reader: AudioReader, fmt: str, folder: Path | 
           several: bool) -> None:
     text = render(transcript, fmt, raw=args.raw, karaoke=args.karaoke)
     if folder is not None:
-        name = "stdin" if reader.name == "-" else Path(reader.name).stem
-        target = folder / f"{name}.{fmt}"
+        target = folder / f"{output_name(reader.name)}.{fmt}"
         write_atomically(target, text)
         _say(f"wrote {target}")
         return
@@ -88,6 +87,23 @@ def _emit(transcript: Transcript, reader: AudioReader, fmt: str, folder: Path | 
     sys.stdout.flush()
 
 
+def output_name(source: str) -> str:
+    return "stdin" if source == "-" else Path(source).stem
+
+
+def _check_names(files: list[str], output: str | None) -> None:
+    """With ``-o``, two inputs that would write the same file are refused before anything is done."""
+    if output is None:
+        return
+    seen: dict[str, str] = {}
+    for source in files:
+        name = output_name(source)
+        if name in seen:
+            raise StenodError(f"{seen[name]} and {source} would both be written to {output}/{name}.*: "
+                              "rename one, or run them separately")
+        seen[name] = source
+
+
 def run(args: argparse.Namespace) -> int:
     from stenod.audio.silero_sequence import SileroSequence
     from stenod.engine.whisper import WhisperEngine
@@ -95,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
     fmt = "json" if args.json else args.format
     if args.files.count("-") > 1:
         raise StenodError("standard input (-) can be given only once")
+    _check_names(args.files, args.output)
     readers: list[AudioReader] = []
     try:
         for path in args.files:  # every input checked before the model loads

@@ -23,7 +23,7 @@ from stenod.core.cleanup import CleanupConfig, clean
 from stenod.core.subtitles import SENTENCE_END, TimedWord
 from stenod.engine.alignment import Word
 from stenod.engine.decoding import DecodingOptions, is_silence
-from stenod.engine.whisper import WhisperEngine, WindowResult
+from stenod.engine.whisper import WhisperEngine, WindowResult, has_repetition
 from stenod.recordings.chunks import Chunk, SequenceVad, speech_chunks
 
 # Filler removal, stutters, replacements; spoken punctuation stays off (a recording is not dictation).
@@ -105,19 +105,19 @@ def holes(words: list[Word], duration: float, least: float = HOLE_S) -> list[tup
 def _window_words(engine: WhisperEngine, chunk: Chunk, language: str | None, prompt: list[int]
                   ) -> tuple[list[Word], str, bool]:
     """The window's words (window time), with the stretches the first decode skipped decoded again; its
-    language; whether it decoded cleanly (greedy, no loop), so that the next window may follow on from it."""
+    language; whether it decoded cleanly (at temperature 0, no loop), so that the next window may follow on."""
     window = _decode(engine, chunk.audio, language, prompt)
     if window is None:
         return [], "", False
     result = window.result
-    cleanly = result.temperature <= 0.5 and result.compression_ratio <= 2.4 and not window.repetition
+    cleanly = result.temperature == 0.0 and not has_repetition(result.tokens)
     words = [w for w in window.words or [] if w.word.strip()]
     for start, end in holes(words, len(chunk.audio) / SAMPLE_RATE):
         a = max(0, int((start - HOLE_PAD_S) * SAMPLE_RATE))
         again = _decode(engine, chunk.audio[a:int((end + HOLE_PAD_S) * SAMPLE_RATE)], window.language, prompt)
         found = [replace(w, start=w.start + a / SAMPLE_RATE, end=w.end + a / SAMPLE_RATE)
                  for w in (again.words or []) if w.word.strip()] if again else []
-        words += [w for w in found if start - HOLE_PAD_S / 2 <= (w.start + w.end) / 2 <= end + HOLE_PAD_S / 2]
+        words += [w for w in found if start < (w.start + w.end) / 2 < end]  # not the neighbours again
     return sorted(words, key=lambda w: w.start), window.language, cleanly
 
 
@@ -135,8 +135,9 @@ def transcribe_recording(engine: WhisperEngine, reader: AudioReader, vad: Sequen
     for chunk in speech_chunks(reader, vad, chunking, on_progress):
         transcript.windows += 1
         context = previous if chunk.window.start / SAMPLE_RATE - last_end <= CONTEXT_GAP_S else []
+        room = max(0, CONTEXT_TOKENS - len(prompt_ids))  # the user's prompt always, the context as it fits
         kept, found_language, cleanly = _window_words(engine, chunk, language,
-                                                      [*prompt_ids, *context][-CONTEXT_TOKENS:])
+                                                      [*prompt_ids, *(context[-room:] if room else [])])
         previous = [t for w in kept for t in w.tokens] if cleanly else []
         last_end = chunk.window.end / SAMPLE_RATE
         if not kept:
