@@ -91,15 +91,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, list[tuple[list[str], float | None]]] = {"ptt": [], "vad": []}
     with tempfile.TemporaryDirectory() as tmp:
         pulse, env = start_pulse(Path(tmp) / "run")
-        keeper = subprocess.Popen(["pacat", "--playback", "--raw", "--format=s16le", "--rate=16000", "--channels=1",
-                                   "/dev/zero"], env=env)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        daemon = subprocess.Popen([sys.executable, "-m", "stenod", "run", "--paused", "--device", "pulse",
-                                   "--listen", f"127.0.0.1:{port}"], env={**env, "XDG_CONFIG_HOME": tmp},
-                                  stderr=subprocess.DEVNULL)
+        keeper = daemon = None
         try:
+            keeper = subprocess.Popen(["pacat", "--playback", "--raw", "--format=s16le", "--rate=16000",
+                                       "--channels=1", "/dev/zero"], env=env)
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            daemon = subprocess.Popen([sys.executable, "-m", "stenod", "run", "--paused", "--device", "pulse",
+                                       "--listen", f"127.0.0.1:{port}"], env={**env, "XDG_CONFIG_HOME": tmp},
+                                      stderr=subprocess.DEVNULL)
             wait_until_healthy(port, daemon)
             with connect(f"ws://127.0.0.1:{port}/v1/events",
                          additional_headers={"Authorization": f"Bearer {session_token(env)}"}) as ws:
@@ -108,8 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     for mode in ("ptt", "vad"):  # side by side, utterance by utterance
                         results[mode].append(_one(ws, env, item.audio, mode))
         finally:
-            stop(daemon)
-            stop(keeper)
+            for proc in (daemon, keeper):
+                if proc is not None:
+                    stop(proc)
             stop_pulse(pulse, env)
 
     print(f"{len(items)} dev utterances (2-12 s), tiny.en int8, through PulseAudio; latency from the end of "
@@ -118,6 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     medians = {}
     for mode, label in (("ptt", "push-to-talk"), ("vad", "voice activity")):
         latencies = [lat for _, lat in results[mode] if lat is not None]
+        if not latencies:
+            print(f"{label:<16} no final arrived")
+            return 1
         hyps = [" ".join(finals) for finals, _ in results[mode]]
         wer = word_error_rate([i.text for i in items], hyps)
         medians[mode] = statistics.median(latencies)

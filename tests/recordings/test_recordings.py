@@ -65,6 +65,9 @@ def test_formats_and_output_folder(messy, tmp_path) -> None:
     assert srt.startswith("1\n00:00:2") and " --> " in srt
     vtt = (out / "meeting.vtt").read_text()
     assert vtt.startswith("WEBVTT")
+    karaoke = _stenod(str(path), "-f", "vtt", "--karaoke", "-q")
+    assert karaoke.returncode == 0 and "<00:00:2" in karaoke.stdout  # each word's time inside the cues
+    assert karaoke.stdout.replace("<", " <").count(" <00:") > 20
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left
 
 

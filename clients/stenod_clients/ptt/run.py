@@ -15,8 +15,6 @@ from stenod_clients.portal import Portal, PortalError
 from stenod_clients.ptt import evdev_route, portal_route
 from stenod_clients.ptt.keys import KeyNameError, parse_chord
 
-ROUTES = ("auto", "portal", "evdev")
-
 
 def _say(message: str) -> None:
     print(f"stenod ptt: {message}", file=sys.stderr, flush=True)

@@ -19,6 +19,7 @@ import onnxruntime as ort
 from onnx import helper
 
 from stenod.engine.graph import F32, GraphBuilder
+from stenod.engine.runtime import session_options
 from stenod.errors import ModelError
 
 FRAME_SAMPLES = 512
@@ -124,8 +125,5 @@ def lstm_session(w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray, b_hh: np.
     g.output(y, "hidden", F32, ["T", 1, 1, 128])
     g.output(h, "h_n", F32, [1, 1, 128])
     g.output(c, "c_n", F32, [1, 1, 128])
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(g.model().SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(g.model().SerializeToString(), session_options(1, spinning=False),
+                                providers=["CPUExecutionProvider"])

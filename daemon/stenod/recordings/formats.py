@@ -58,12 +58,10 @@ def _karaoke(cue: Cue) -> str:
     """The cue's words with a WebVTT timestamp tag before each after the first."""
     words = list(cue.words)
     parts = [words[0].word] + [f"<{_vtt_time(w.start)}>{w.word}" for w in words[1:]]
-    text = " ".join(parts)
+    if len(cue.lines) == 1:
+        return " ".join(parts)
     first_line = len(cue.lines[0].split())
-    if len(cue.lines) > 1:
-        head = " ".join(parts[:first_line])
-        text = head + "\\N" + " ".join(parts[first_line:])
-    return text
+    return " ".join(parts[:first_line]) + "\\N" + " ".join(parts[first_line:])
 
 
 def _vtt_time(seconds: float) -> str:

@@ -54,7 +54,6 @@ class Transcript:
     duration: float = 0.0
     passages: list[Passage] = field(default_factory=list)
     warning: str = ""
-    windows: int = 0
 
     @property
     def text(self) -> str:
@@ -133,7 +132,6 @@ def transcribe_recording(engine: WhisperEngine, reader: AudioReader, vad: Sequen
     previous: list[int] = []  # the last window's tokens, while the speech goes on
     last_end = -1e9
     for chunk in speech_chunks(reader, vad, chunking, on_progress):
-        transcript.windows += 1
         context = previous if chunk.window.start / SAMPLE_RATE - last_end <= CONTEXT_GAP_S else []
         room = max(0, CONTEXT_TOKENS - len(prompt_ids))  # the user's prompt always, the context as it fits
         kept, found_language, cleanly = _window_words(engine, chunk, language,
