@@ -169,3 +169,21 @@ def test_merge_punctuations_empty_and_single() -> None:
     assert merge_punctuations([]) == []
     assert [w.word for w in merge_punctuations(_words(" solo"))] == [" solo"]
     assert [w.word for w in merge_punctuations(_words("."))] == ["."]
+
+
+def test_median_network_and_row_dtw_match_the_plain_definitions() -> None:
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 12, 50)).astype(np.float32)
+    padded = np.pad(x, [(0, 0), (0, 0), (3, 3)], mode="reflect")
+    plain = np.median(np.lib.stride_tricks.sliding_window_view(padded, 7, axis=-1), axis=-1)
+    assert np.array_equal(median_filter(x, 7), plain.astype(np.float32))
+    cost = -np.abs(rng.standard_normal((9, 40)))
+    acc = np.full((10, 41), np.inf)
+    acc[0, 0] = 0.0
+    for i in range(1, 10):
+        for j in range(1, 41):
+            acc[i, j] = cost[i - 1, j - 1] + min(acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1])
+    rows, cols = dtw(cost)
+    assert rows[0] == 0 and cols[0] == 0 and rows[-1] == 8 and cols[-1] == 39
+    assert np.all(np.diff(rows) >= 0) and np.all(np.diff(cols) >= 0)
+    assert cost[rows, cols].sum() == pytest.approx(acc[9, 40])

@@ -125,3 +125,18 @@ def test_inputs_that_would_overwrite_each_other_and_a_pipe(jfk_wav, tmp_path) ->
         writer.wait(timeout=30)
     assert done.returncode == 0, done.stderr
     assert "ask not what your country" in done.stdout.lower()
+
+
+def test_holes_are_found_where_the_alignment_stretched_a_word() -> None:
+    from stenod.engine.alignment import Word
+    from stenod.recordings.transcriber import holes
+
+    def word(start: float, end: float) -> Word:
+        return Word(" w", start, end, 1.0, [1])
+
+    assert holes([word(0.0, 0.5), word(0.6, 1.0)], 1.5) == []
+    assert holes([word(0.0, 0.5), word(3.0, 3.4)], 4.0) == [(0.5, 3.0)]
+    # A decode that skipped 17 s: the alignment drew its first two words over all of it.
+    stretched = [word(0.0, 8.7), word(8.7, 17.1), word(17.1, 17.5), word(17.5, 19.4)]
+    found = [t for hole in holes(stretched, 28.7) for t in hole]
+    assert found == pytest.approx([0.0, 7.2, 8.7, 15.6, 19.4, 28.7])

@@ -22,36 +22,54 @@ class Word:
     tokens: list[int]
 
 
+# A sorting network for seven values (Knuth): after these compare-exchanges the middle one is the median.
+_SORT7 = ((0, 6), (2, 3), (4, 5), (0, 2), (1, 4), (3, 6), (0, 1), (2, 5), (3, 4), (1, 2), (4, 6), (2, 3),
+          (4, 5), (1, 2), (3, 4), (5, 6))
+
+
 def median_filter(x: np.ndarray, width: int) -> np.ndarray:
     """Median over a sliding window of odd ``width`` along the last axis, reflect-padded."""
     if width <= 1 or x.shape[-1] <= width // 2:
         return x
     pad = width // 2
     padded = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(pad, pad)], mode="reflect")
+    n = x.shape[-1]
+    if width == 7:  # Whisper's width: a network of minima and maxima, ten times quicker than np.median
+        lanes = [padded[..., k:k + n] for k in range(7)]
+        for a, b in _SORT7:
+            lanes[a], lanes[b] = np.minimum(lanes[a], lanes[b]), np.maximum(lanes[a], lanes[b])
+        return lanes[3].astype(x.dtype)
     windows = np.lib.stride_tricks.sliding_window_view(padded, width, axis=-1)
     median: np.ndarray = np.median(windows, axis=-1)
     return median.astype(x.dtype)
 
 
 def dtw(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Monotonic alignment path through ``cost [N, M]`` (lower is better): (row indices, column indices)."""
+    """Monotonic alignment path through ``cost [N, M]`` (lower is better): (row indices, column indices).
+
+    Row by row: with ``b[j] = cost[j] + min(diagonal, up)``, a cell is ``min(b[j], cost[j] + left)``, which
+    unrolls to ``S[j] + min over k <= j of (b[k] - S[k])`` for the running sum ``S`` of the row's costs: a
+    cumulative minimum, so each row is a handful of vector operations. Ties go as in Whisper's loop.
+    """
     n, m = cost.shape
     acc = np.full((n + 1, m + 1), np.inf)
     acc[0, 0] = 0.0
     trace = np.zeros((n + 1, m + 1), dtype=np.int8)
-    # Fill anti-diagonal by anti-diagonal: every cell on one depends only on the two before it.
-    for k in range(2, n + m + 1):
-        i = np.arange(max(1, k - m), min(n, k - 1) + 1)
-        j = k - i
-        diag = acc[i - 1, j - 1]
-        up = acc[i - 1, j]
-        left = acc[i, j - 1]
-        choice = np.where((diag < up) & (diag < left), 0, np.where((up < diag) & (up < left), 1, 2))
-        best = np.choose(choice, [diag, up, left])
-        acc[i, j] = cost[i - 1, j - 1] + best
-        trace[i, j] = choice
+    for i in range(1, n + 1):
+        row = cost[i - 1]
+        diag, up = acc[i - 1, :-1], acc[i - 1, 1:]
+        running = np.cumsum(row)
+        with np.errstate(invalid="ignore"):  # inf - inf where no path reaches yet
+            acc[i, 1:] = running + np.minimum.accumulate(row + np.minimum(diag, up) - running)
+        acc[i, 1:][np.isnan(acc[i, 1:])] = np.inf
+        left = acc[i, :-1]
+        trace[i, 1:] = np.where((diag < up) & (diag < left), 0, np.where((up < diag) & (up < left), 1, 2))
     trace[0, :] = 2
     trace[:, 0] = 1
+    return _backtrack(trace, n, m)
+
+
+def _backtrack(trace: np.ndarray, n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
     i, j = n, m
     rows: list[int] = []
     cols: list[int] = []

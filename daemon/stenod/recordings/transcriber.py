@@ -31,6 +31,7 @@ RECORDING_CLEANUP = CleanupConfig(spoken_punctuation=False)
 PASSAGE_GAP_S = 1.5  # a pause this long inside a window ends a passage
 HOLE_S = 2.0  # a stretch of a window this long with no word in it is decoded again on its own
 HOLE_PAD_S = 0.3  # audio either side of such a stretch given with it
+LONGEST_WORD_S = 1.5  # a word "longer" than this was stretched by the alignment over speech the decode skipped
 CONTEXT_GAP_S = 3.0  # a window this close after the last one is prompted with its words (the talk goes on)
 CONTEXT_TOKENS = 120
 
@@ -89,11 +90,12 @@ def _decode(engine: WhisperEngine, audio: np.ndarray, language: str | None, prom
 
 def holes(words: list[Word], duration: float, least: float = HOLE_S) -> list[tuple[float, float]]:
     """Stretches of a window (seconds) of at least ``least`` that no word covers: speech the decode skipped
-    (it is all speech, by construction), or something the VAD took for it."""
+    (it is all speech, by construction), or something the VAD took for it. When the decode skips speech the
+    alignment stretches a neighbouring word over it, so a word covers at most its last ``LONGEST_WORD_S``."""
     out = []
     at = 0.0
     for word in [*words, None]:
-        start = word.start if word is not None else duration
+        start = max(word.start, word.end - LONGEST_WORD_S) if word is not None else duration
         if start - at >= least:
             out.append((at, start))
         if word is not None:
