@@ -45,9 +45,9 @@ def _stenod(path: Path, model: str, threads: int) -> list[tuple[str, float, floa
     from stenod.audio.reader import AudioReader
     from stenod.audio.silero_sequence import SileroSequence
     from stenod.engine.whisper import WhisperEngine
-    from stenod.recordings.transcriber import transcribe_recording
+    from stenod.recordings.transcriber import stage_threads, transcribe_recording
 
-    engine = WhisperEngine.load(model, "int8", threads)
+    engine = WhisperEngine.load(model, "int8", stage_threads(threads))
     _start()
     transcript = transcribe_recording(engine, AudioReader(path), SileroSequence())
     _stop()

@@ -173,7 +173,21 @@ class WhisperEngine:
 
     def _decode_mel(self, mel: np.ndarray, n_frames: int, language: str | None, previous: list[int] | None,
                     prefix: list[int] | None, word_timestamps: bool, options: DecodingOptions) -> WindowResult:
-        encoded = self.encode(mel)
+        return self.decode_encoded(self.encode(mel), n_frames, language=language, previous=previous,
+                                   prefix=prefix, word_timestamps=word_timestamps, options=options)
+
+    def encode_window(self, audio: np.ndarray) -> tuple[DecoderState, int]:
+        """A full window's encoder output and its count of mel frames with audio, for :meth:`decode_encoded`."""
+        mel = self.features(audio)
+        n_frames = min(mel.shape[-1] - 1, N_FRAMES)
+        return self.encode(pad_or_trim(mel[:, :n_frames])), n_frames
+
+    def decode_encoded(self, encoded: DecoderState, n_frames: int, *, language: str | None = None,
+                       previous: list[int] | None = None, prefix: list[int] | None = None,
+                       word_timestamps: bool = False, options: DecodingOptions | None = None) -> WindowResult:
+        """Decode an encoded window without timestamps (``decode_window`` with ``full=True``, in two halves
+        that may run on different threads)."""
+        options = replace(options or DecodingOptions(), without_timestamps=True)
         if language is None:
             language, _ = self.detect_language(encoded)
         sot = self.tokenizer.sot_sequence(language)

@@ -12,7 +12,7 @@ from typing import Any
 from stenod.audio.reader import AudioReader
 from stenod.errors import StenodError
 from stenod.recordings.formats import FORMATS, render
-from stenod.recordings.transcriber import Transcript, transcribe_recording
+from stenod.recordings.transcriber import Transcript, stage_threads, transcribe_recording
 
 
 def _say(message: str) -> None:
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         for path in args.files:  # every input checked before the model loads
             readers.append(AudioReader(path))
         folder = output_dir(args.output)
-        engine = WhisperEngine.load(args.model, args.precision, args.threads)
+        engine = WhisperEngine.load(args.model, args.precision, stage_threads(args.threads))
         vad = SileroSequence()
         for reader in readers:
             transcript = _transcribe_one(engine, vad, reader, args)

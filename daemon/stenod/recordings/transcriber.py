@@ -4,14 +4,19 @@ Each window is decoded once: no timestamp tokens (word times come from the align
 fallback when the text loops or is unsure, nothing when the model finds the window silent. A window that
 follows the last one within ``CONTEXT_GAP_S`` (the talk goes on) is prompted with its words, unless that one
 needed the fallback or looped; after a longer silence, nothing is carried over. So a repetition loop cannot
-spread beyond its window. Without timestamp
-tokens Whisper now and then skips a sentence of a dense window: a stretch of ``HOLE_S`` that no word covers
-is decoded again on its own. The language is detected on the first window that has speech and kept.
+spread beyond its window. Without timestamp tokens Whisper now and then skips a sentence of a dense window:
+a stretch of ``HOLE_S`` that no word covers is decoded again on its own. The language is detected on the
+first window that has speech and kept.
+
+Three stages overlap, each with its own thread and half the cores: reading, VAD and the encoder; the
+decoder, in window order; word times and holes. Each window's text is what decoding the windows one at a
+time gives.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -23,7 +28,9 @@ from stenod.core.cleanup import CleanupConfig, clean
 from stenod.core.subtitles import SENTENCE_END, TimedWord
 from stenod.engine.alignment import Word
 from stenod.engine.decoding import DecodingOptions, is_silence
-from stenod.engine.whisper import WhisperEngine, WindowResult, has_repetition
+from stenod.engine.runtime import DecoderState
+from stenod.engine.whisper import WhisperEngine, WindowResult, default_threads, has_repetition
+from stenod.recordings.ahead import Emit, RunAhead
 from stenod.recordings.chunks import Chunk, SequenceVad, speech_chunks
 
 # Filler removal, stutters, replacements; spoken punctuation stays off (a recording is not dictation).
@@ -88,6 +95,11 @@ def _decode(engine: WhisperEngine, audio: np.ndarray, language: str | None, prom
     return None if is_silence(window.result, DecodingOptions()) or not window.words else window
 
 
+def stage_threads(threads: int | None) -> int:
+    """ONNX Runtime threads per session for ``threads`` in all: the encoder and the decoder run at once."""
+    return max(1, (threads or default_threads()) // 2)
+
+
 def holes(words: list[Word], duration: float, least: float = HOLE_S) -> list[tuple[float, float]]:
     """Stretches of a window (seconds) of at least ``least`` that no word covers: speech the decode skipped
     (it is all speech, by construction), or something the VAD took for it. When the decode skips speech the
@@ -103,23 +115,45 @@ def holes(words: list[Word], duration: float, least: float = HOLE_S) -> list[tup
     return out
 
 
-def _window_words(engine: WhisperEngine, chunk: Chunk, language: str | None, prompt: list[int]
-                  ) -> tuple[list[Word], str, bool]:
-    """The window's words (window time), with the stretches the first decode skipped decoded again; its
-    language; whether it decoded cleanly (at temperature 0, no loop), so that the next window may follow on."""
-    window = _decode(engine, chunk.audio, language, prompt)
-    if window is None:
-        return [], "", False
-    result = window.result
-    cleanly = result.temperature == 0.0 and not has_repetition(result.tokens)
-    words = [w for w in window.words or [] if w.word.strip()]
-    for start, end in holes(words, len(chunk.audio) / SAMPLE_RATE):
+@dataclass
+class _Encoded:
+    chunk: Chunk
+    encoded: DecoderState
+    n_frames: int
+
+
+def _first_pass(engine: WhisperEngine, item: _Encoded, language: str | None, prompt: list[int]
+                ) -> WindowResult | None:
+    """The window decoded once (no word times yet); None when the model finds it silent."""
+    window = engine.decode_encoded(item.encoded, item.n_frames, language=language, previous=prompt,
+                                   options=DecodingOptions())
+    if is_silence(window.result, DecodingOptions()) or not any(t < engine.tokenizer.eot for t in window.result.tokens):
+        return None
+    return window
+
+
+def _window_words(engine: WhisperEngine, item: _Encoded, window: WindowResult, prompt: list[int]) -> list[Word]:
+    """The window's words (window time), with the stretches the first pass skipped decoded again."""
+    sot = engine.tokenizer.sot_sequence(window.language)
+    aligned = engine.align(item.encoded, sot, window.result.tokens, window.result.token_logprobs, item.n_frames,
+                           window.language)
+    words = [w for w in aligned if w.word.strip()]
+    if not words:
+        return []
+    audio = item.chunk.audio
+    for start, end in holes(words, len(audio) / SAMPLE_RATE):
         a = max(0, int((start - HOLE_PAD_S) * SAMPLE_RATE))
-        again = _decode(engine, chunk.audio[a:int((end + HOLE_PAD_S) * SAMPLE_RATE)], window.language, prompt)
+        again = _decode(engine, audio[a:int((end + HOLE_PAD_S) * SAMPLE_RATE)], window.language, prompt)
         found = [replace(w, start=w.start + a / SAMPLE_RATE, end=w.end + a / SAMPLE_RATE)
                  for w in (again.words or []) if w.word.strip()] if again else []
         words += [w for w in found if start < (w.start + w.end) / 2 < end]  # not the neighbours again
-    return sorted(words, key=lambda w: w.start), window.language, cleanly
+    return sorted(words, key=lambda w: w.start)
+
+
+def _add_window(transcript: Transcript, chunk: Chunk, kept: list[Word], cleanup: CleanupConfig) -> None:
+    timed = [chunk.window.interval_to_source(w.start, w.end) for w in kept]
+    words = [TimedWord(w.word.strip(), round(s, 3), round(e, 3)) for w, (s, e) in zip(kept, timed)]
+    transcript.passages += _passages(words, [w.probability for w in kept], cleanup)
 
 
 def transcribe_recording(engine: WhisperEngine, reader: AudioReader, vad: SequenceVad, *,
@@ -133,19 +167,40 @@ def transcribe_recording(engine: WhisperEngine, reader: AudioReader, vad: Sequen
     prompt_ids = engine.tokenizer.encode(" " + prompt.strip()) if prompt else []
     previous: list[int] = []  # the last window's tokens, while the speech goes on
     last_end = -1e9
-    for chunk in speech_chunks(reader, vad, chunking, on_progress):
-        context = previous if chunk.window.start / SAMPLE_RATE - last_end <= CONTEXT_GAP_S else []
-        room = max(0, CONTEXT_TOKENS - len(prompt_ids))  # the user's prompt always, the context as it fits
-        kept, found_language, cleanly = _window_words(engine, chunk, language,
-                                                      [*prompt_ids, *(context[-room:] if room else [])])
-        previous = [t for w in kept for t in w.tokens] if cleanly else []
-        last_end = chunk.window.end / SAMPLE_RATE
-        if not kept:
-            continue
-        timed = [chunk.window.interval_to_source(w.start, w.end) for w in kept]
-        words = [TimedWord(w.word.strip(), round(s, 3), round(e, 3)) for w, (s, e) in zip(kept, timed)]
-        transcript.passages += _passages(words, [w.probability for w in kept], cleanup)
-        language = language or found_language
+
+    def produce(emit: Emit[_Encoded | float]) -> None:
+        """Reading, voice detection and the encoder, a window or two ahead of the decoder."""
+        for chunk in speech_chunks(reader, vad, chunking, lambda seconds: emit(seconds, False)):
+            emit(_Encoded(chunk, *engine.encode_window(chunk.audio)), True)
+
+    # Three stages overlap: reading, VAD and the encoder (a window or two ahead); the decoder, which must
+    # follow the windows in order (each may be prompted with the one before); word times and the re-decoded
+    # holes, which nothing after them waits for.
+    finishing: list[tuple[Chunk, Future[list[Word]]]] = []
+    with ThreadPoolExecutor(1, thread_name_prefix="stenod-words") as words_pool:
+        for item in RunAhead(produce, depth=2):
+            if not isinstance(item, _Encoded):
+                if on_progress is not None:
+                    on_progress(item)
+                continue
+            chunk = item.chunk
+            context = previous if chunk.window.start / SAMPLE_RATE - last_end <= CONTEXT_GAP_S else []
+            room = max(0, CONTEXT_TOKENS - len(prompt_ids))  # the user's prompt always, the context as it fits
+            window_prompt = [*prompt_ids, *(context[-room:] if room else [])]
+            window = _first_pass(engine, item, language, window_prompt)
+            last_end = chunk.window.end / SAMPLE_RATE
+            previous = []
+            if window is None:
+                continue
+            result = window.result
+            if result.temperature == 0.0 and not has_repetition(result.tokens):  # clean: the next may follow
+                previous = [t for t in result.tokens if t < engine.tokenizer.eot]
+            language = language or window.language
+            if len(finishing) >= 2:
+                finishing[-2][1].result()  # at most two windows' encoder states wait for their words
+            finishing.append((chunk, words_pool.submit(_window_words, engine, item, window, window_prompt)))
+        for chunk, words in finishing:
+            _add_window(transcript, chunk, words.result(), cleanup)
     transcript.language = language or ""
     transcript.duration = reader.read_seconds
     transcript.warning = reader.warning
