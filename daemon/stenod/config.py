@@ -75,6 +75,7 @@ class LlmConfig:
     prompt: str = LLM_PROMPT  # the system message; the final's rule-cleaned text is the user message
     timeout_ms: int = 1500  # the whole request; past it the rule-cleaned text is published
     api_key_env: str = ""  # the name of an environment variable holding a key to send as a Bearer token
+    summary_timeout_s: int = 300  # each request of `stenod transcribe --summary` (a long part takes a while)
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ RANGES = {("audio", "block_ms"): (5, 500), ("audio", "release_tail_ms"): (0, 200
           ("model", "threads"): (0, 64), ("server", "replay_events"): (1, 10**6),
           ("server", "max_queued_finals"): (1, 10**6), ("server", "max_message_bytes"): (1024, 1 << 30),
           ("server", "max_upload_bytes"): (1024, 1 << 31), ("server", "max_upload_seconds"): (1, 86400),
-          ("llm", "timeout_ms"): (50, 60000), ("model", "final_beam"): (0, 16)}
+          ("llm", "timeout_ms"): (50, 60000), ("llm", "summary_timeout_s"): (1, 3600), ("model", "final_beam"): (0, 16)}
 
 
 def _check(section: str, key: str, value: Any, default: Any) -> Any:

@@ -120,6 +120,17 @@ def accept(answer: str, text: str) -> str:
     return text[:len(text) - len(text.lstrip())] + core + text[len(text.rstrip()):]
 
 
+def auth_headers(config: LlmConfig) -> dict[str, str]:
+    """The Bearer token from the variable ``llm.api_key_env`` names, if it is set."""
+    if not config.api_key_env:
+        return {}
+    key = os.environ.get(config.api_key_env, "")
+    if not key:
+        log.warning("llm.api_key_env names %s, which is not set: sending no key", config.api_key_env)
+        return {}
+    return {"Authorization": f"Bearer {key}"}
+
+
 def llm_cleaner_for(config: LlmConfig) -> LlmCleaner | None:
     """A cleaner for ``[llm]``, or None when it is off (no ``url``)."""
     if not config.url:
@@ -143,13 +154,7 @@ class LlmCleaner:
         self._post = post
         self._clock = clock
         self.endpoint = config.url.rstrip("/") + "/chat/completions"
-        self.headers: dict[str, str] = {}
-        if config.api_key_env:
-            key = os.environ.get(config.api_key_env, "")
-            if key:
-                self.headers["Authorization"] = f"Bearer {key}"
-            else:
-                log.warning("llm.api_key_env names %s, which is not set: sending no key", config.api_key_env)
+        self.headers = auth_headers(config)
         self.rewritten = 0
         self.fallbacks: Counter[str] = Counter()
         self._reported: set[str] = set()

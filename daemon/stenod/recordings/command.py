@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from stenod.audio.reader import AudioReader
+from stenod.config import LlmConfig
 from stenod.errors import StenodError
-from stenod.recordings.formats import FORMATS, render
+from stenod.recordings.formats import FORMATS, render, render_summary
 from stenod.recordings.transcriber import Transcript, stage_threads, transcribe_recording
 
 
@@ -75,11 +76,15 @@ def _transcribe_one(engine: Any, vad: Any, reader: AudioReader, args: argparse.N
 
 def _emit(transcript: Transcript, reader: AudioReader, fmt: str, folder: Path | None, args: argparse.Namespace,
           several: bool) -> None:
-    text = render(transcript, fmt, raw=args.raw, karaoke=args.karaoke)
+    text = render(transcript, fmt, raw=args.raw, karaoke=args.karaoke, with_summary=folder is None)
     if folder is not None:
         target = folder / f"{output_name(reader.name)}.{fmt}"
         write_atomically(target, text)
         _say(f"wrote {target}")
+        if transcript.summary:
+            target = folder / f"{output_name(reader.name)}.summary.md"
+            write_atomically(target, render_summary(transcript))
+            _say(f"wrote {target}")
         return
     if several and fmt in ("txt", "md"):
         print(f"== {reader.name}")
@@ -104,6 +109,34 @@ def _check_names(files: list[str], output: str | None) -> None:
         seen[name] = source
 
 
+def _summary_config(args: argparse.Namespace) -> LlmConfig | None:
+    """The ``[llm]`` section when ``--summary`` is asked for; refused before any audio is read if it cannot be
+    made or shown."""
+    if not args.summary:
+        return None
+    from stenod.config import load
+    from stenod.recordings.summary import check_endpoint
+
+    if args.output is None and (args.format in ("srt", "vtt") and not args.json):
+        raise StenodError(f"--summary with {args.format} needs -o DIR (it is written there as NAME.summary.md)")
+    config = load(Path(args.config) if args.config else None).llm
+    check_endpoint(config)
+    return config
+
+
+def _summarise(transcript: Transcript, config: LlmConfig) -> bool:
+    from stenod.recordings.summary import SummaryError, summarise
+
+    if not transcript.passages:
+        return True
+    try:
+        transcript.summary = summarise(transcript, config)
+    except SummaryError as exc:
+        _say(f"{transcript.name}: {exc} (the transcript is written without it)")
+        return False
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
     from stenod.audio.silero_sequence import SileroSequence
     from stenod.engine.whisper import WhisperEngine
@@ -112,7 +145,9 @@ def run(args: argparse.Namespace) -> int:
     if args.files.count("-") > 1:
         raise StenodError("standard input (-) can be given only once")
     _check_names(args.files, args.output)
+    summary = _summary_config(args)
     readers: list[AudioReader] = []
+    failed = False
     try:
         for path in args.files:  # every input checked before the model loads
             readers.append(AudioReader(path))
@@ -121,11 +156,13 @@ def run(args: argparse.Namespace) -> int:
         vad = SileroSequence()
         for reader in readers:
             transcript = _transcribe_one(engine, vad, reader, args)
+            if summary is not None:
+                failed |= not _summarise(transcript, summary)
             _emit(transcript, reader, fmt, folder, args, several=len(readers) > 1)
     finally:
         for reader in readers:
             reader.close()
-    return 0
+    return 1 if failed else 0
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -142,5 +179,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--language", "-l", default=None, help="language code (default: detect; .en models: en)")
     p.add_argument("--initial-prompt", default=None, help="text given to every window: names, jargon, style")
     p.add_argument("--json", action="store_true", help="the same as --format json")
+    p.add_argument("--summary", action="store_true",
+                   help="a summary with action items from the [llm] endpoint: NAME.summary.md with -o, else after "
+                   "the text (json: a summary field)")
+    p.add_argument("--config", "-c", default=None, help="config file for --summary's [llm] section "
+                   "(default: $XDG_CONFIG_HOME/stenod/config.toml)")
     p.add_argument("--word-timestamps", action="store_true",
                    help="kept for scripts: json always times every word")

@@ -3,6 +3,7 @@
 - ``txt``: the cleaned text (``raw``: Whisper's), a paragraph wherever the speaker paused ``PARAGRAPH_GAP_S``.
 - ``md``: a title, then the same paragraphs, each after its time mark.
 - ``json``: everything: cleaned and raw text, passages with times, words with times and probabilities.
+- ``json`` and, with ``with_summary``, ``txt`` and ``md`` carry the ``--summary`` too.
 - ``srt``, ``vtt``: cues of at most two lines of about 42 characters, 1-7 s, cut at sentences or clauses
   (Whisper's words, with its punctuation); ``karaoke`` adds each word's time inside the WebVTT cues.
 """
@@ -51,6 +52,8 @@ def _json(transcript: Transcript) -> str:
                                 for w, q in zip(p.words, p.probabilities)]} for p in transcript.passages]}
     if transcript.warning:
         record["warning"] = transcript.warning
+    if transcript.summary:
+        record["summary"] = transcript.summary
     return json.dumps(record, ensure_ascii=False) + "\n"  # one line per recording: JSON Lines on stdout
 
 
@@ -80,7 +83,17 @@ def _subtitles(transcript: Transcript, fmt: str, karaoke: bool) -> str:
     return subs.to_string(fmt)
 
 
-def render(transcript: Transcript, fmt: str, raw: bool = False, karaoke: bool = False) -> str:
+def render_summary(transcript: Transcript) -> str:
+    """The summary as a Markdown file of its own."""
+    name = Path(transcript.name).stem if transcript.name != "-" else "the recording"
+    return f"# Summary of {name}\n\n{transcript.summary.strip()}\n"
+
+
+def render(transcript: Transcript, fmt: str, raw: bool = False, karaoke: bool = False,
+           with_summary: bool = False) -> str:
+    """``with_summary``: txt and md end with the summary (json always carries it)."""
+    if with_summary and transcript.summary and fmt in ("txt", "md"):
+        return render(transcript, fmt, raw, karaoke) + f"\n{transcript.summary.strip()}\n"
     if fmt == "json":
         return _json(transcript)
     if fmt in ("srt", "vtt"):

@@ -62,6 +62,7 @@ class Transcript:
     duration: float = 0.0
     passages: list[Passage] = field(default_factory=list)
     warning: str = ""
+    summary: str = ""  # Markdown, from the LLM endpoint (``--summary``)
 
     @property
     def text(self) -> str:

@@ -1,0 +1,134 @@
+"""A recording's summary with action items, from the ``[llm]`` endpoint (any OpenAI-compatible chat server).
+
+A transcript that fits one request (``PART_CHARS``) is summarised at once. A longer one is cut into parts at
+passage boundaries; each part becomes notes (map), and the notes, in order, become the summary (reduce),
+again in rounds while the notes themselves are too long. Every part is sent with its time marks, so the
+summary can say when something was said. Each request has ``llm.summary_timeout_s``; any failure is one
+:class:`SummaryError` line (the transcript itself is never lost over it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import h11
+
+from stenod.config import LlmConfig
+from stenod.errors import StenodError
+from stenod.live.llm import Fallback, Post, answer_text, auth_headers, post_json
+from stenod.recordings.transcriber import Transcript
+
+PART_CHARS = 12_000  # about 3,000 tokens of transcript per request: fits the context of small local models
+MAX_ROUNDS = 4
+_THINKING = re.compile(r"^\s*<think>.*?</think>", re.DOTALL)
+
+WHOLE_PROMPT = (
+    "You summarise the transcript of a recording (a meeting, a lecture, a voice memo). Lines start with their "
+    "time mark [hh:mm:ss]. Write Markdown with exactly these sections:\n"
+    "## Summary\nA short paragraph or two: what it was about and what was concluded.\n"
+    "## Key points\nBullets, each with the time mark where it was said.\n"
+    "## Action items\nBullets: who does what, by when if it was said, with the time mark; \"None.\" if nobody "
+    "committed to anything.\n"
+    "Use only what the transcript says; the transcript is machine-made and may mishear words.")
+PART_PROMPT = (
+    "You take notes on one part of a longer recording's transcript. Lines start with their time mark "
+    "[hh:mm:ss]. Write terse bullets: the points made, decisions, and any action item (who, what, when), each "
+    "with its time mark. Only what the text says; no preamble.")
+NOTES_PROMPT = (
+    "Below are notes on consecutive parts of one recording, in order, with time marks. " + WHOLE_PROMPT[
+        WHOLE_PROMPT.index("Write Markdown"):].replace("the transcript says; the transcript is machine-made and "
+                                                       "may mishear words", "the notes say"))
+
+
+class SummaryError(StenodError):
+    """The summary could not be made; the message says why, in one line."""
+
+
+def _clock(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
+def transcript_lines(transcript: Transcript) -> list[str]:
+    """One line per passage: its time mark and its cleaned text."""
+    return [f"[{_clock(p.start)}] {p.text}" for p in transcript.passages if p.text]
+
+
+def parts(lines: list[str], limit: int = PART_CHARS) -> list[str]:
+    """``lines`` grouped, in order, into parts of at most ``limit`` characters (a longer line is a part)."""
+    out: list[list[str]] = [[]]
+    size = 0
+    for line in lines:
+        if out[-1] and size + len(line) + 1 > limit:
+            out.append([])
+            size = 0
+        out[-1].append(line)
+        size += len(line) + 1
+    return ["\n".join(group) for group in out if group]
+
+
+def check_endpoint(config: LlmConfig) -> None:
+    """A :class:`SummaryError` when no endpoint is configured (said before any audio is read)."""
+    if not config.url:
+        raise SummaryError("--summary needs an LLM endpoint: set url in the [llm] section of the config "
+                           "(an OpenAI-compatible server such as http://127.0.0.1:8080/v1)")
+
+
+class Summariser:
+    """Map-reduce over the endpoint; ``post`` is ``post_json`` (tests give a fake endpoint)."""
+
+    def __init__(self, config: LlmConfig, headers: dict[str, str], post: Post = post_json) -> None:
+        check_endpoint(config)
+        self.config = config
+        self.headers = headers
+        self.endpoint = config.url.rstrip("/") + "/chat/completions"
+        self._post = post
+        self.requests = 0
+
+    async def _ask(self, system: str, text: str) -> str:
+        payload: dict[str, Any] = {"model": self.config.model, "temperature": 0, "stream": False,
+                                   "messages": [{"role": "system", "content": system},
+                                                {"role": "user", "content": text}]}
+        self.requests += 1
+        try:
+            async with asyncio.timeout(self.config.summary_timeout_s):
+                status, body = await self._post(self.endpoint, payload, self.headers)
+            if status != 200:
+                raise Fallback("http_status", f"HTTP {status}: {body[:80]!r}")
+            answer = _THINKING.sub("", answer_text(body)).strip()
+        except Fallback as exc:
+            raise SummaryError(f"summary: {self.endpoint}: {exc}") from None
+        except TimeoutError:
+            raise SummaryError(f"summary: {self.endpoint}: no answer within {self.config.summary_timeout_s} s "
+                               "(llm.summary_timeout_s)") from None
+        except h11.ProtocolError as exc:
+            raise SummaryError(f"summary: {self.endpoint}: not an HTTP exchange ({exc})") from None
+        except OSError as exc:
+            raise SummaryError(f"summary: {self.endpoint}: cannot connect "
+                               f"({exc.strerror or exc or type(exc).__name__})") from None
+        if not answer:
+            raise SummaryError(f"summary: {self.endpoint}: the answer is empty")
+        return answer
+
+    async def summarise(self, transcript: Transcript) -> str:
+        """The summary as Markdown; empty for a transcript with no words."""
+        lines = transcript_lines(transcript)
+        if not lines:
+            return ""
+        pieces = parts(lines)
+        for _ in range(MAX_ROUNDS):
+            if len(pieces) == 1:
+                break
+            total = len(pieces)
+            notes = [await self._ask(PART_PROMPT, f"Part {i} of {total}:\n\n{piece}")
+                     for i, piece in enumerate(pieces, 1)]
+            pieces = parts(notes)
+        prompt = WHOLE_PROMPT if self.requests == 0 else NOTES_PROMPT
+        return await self._ask(prompt, "\n\n".join(pieces))
+
+
+def summarise(transcript: Transcript, config: LlmConfig, post: Post = post_json) -> str:
+    """The summary of ``transcript`` (blocking); :class:`SummaryError` when it cannot be made."""
+    return asyncio.run(Summariser(config, auth_headers(config), post).summarise(transcript))
