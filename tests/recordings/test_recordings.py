@@ -129,7 +129,7 @@ def test_inputs_that_would_overwrite_each_other_and_a_pipe(jfk_wav, tmp_path) ->
 
 def test_holes_are_found_where_the_alignment_stretched_a_word() -> None:
     from stenod.engine.alignment import Word
-    from stenod.recordings.transcriber import holes
+    from stenod.recordings.windows import holes
 
     def word(start: float, end: float) -> Word:
         return Word(" w", start, end, 1.0, [1])

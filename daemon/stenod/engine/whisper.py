@@ -136,7 +136,7 @@ class WhisperEngine:
     def decode_window(self, audio: np.ndarray, *, full: bool = True, language: str | None = None,
                       previous: list[int] | None = None, prefix: list[int] | None = None,
                       word_timestamps: bool = False, options: DecodingOptions | None = None,
-                      fallback: bool = True) -> WindowResult:
+                      fallback: bool = True, task: str = "transcribe") -> WindowResult:
         """Decode one utterance (≤ 30 s) without timestamps.
 
         ``full=False`` encodes only the audio plus a silent tail (at least 1 s, 6 s in all; much cheaper than
@@ -156,7 +156,7 @@ class WhisperEngine:
             short_opts = replace(options, max_new_tokens=cap if options.max_new_tokens is None
                                  else min(cap, options.max_new_tokens), temperature=(0.0,))
             window = self._decode_mel(pad_or_trim(mel[:, :n_frames], frames), n_frames, language, previous,
-                                      prefix, word_timestamps, short_opts)
+                                      prefix, word_timestamps, short_opts, task)
             window.short_window = True
             if not (has_repetition(window.result.tokens) or len(window.result.tokens) >= cap
                     or window.result.compression_ratio > 2.4):
@@ -165,16 +165,17 @@ class WhisperEngine:
                 window.repetition = True
                 return window
             full_window = self._decode_mel(pad_or_trim(mel[:, :n_frames]), n_frames, language, previous, prefix,
-                                           word_timestamps, options)
+                                           word_timestamps, options, task)
             full_window.repetition = True
             return full_window
         return self._decode_mel(pad_or_trim(mel[:, :n_frames]), n_frames, language, previous, prefix,
-                                word_timestamps, options)
+                                word_timestamps, options, task)
 
     def _decode_mel(self, mel: np.ndarray, n_frames: int, language: str | None, previous: list[int] | None,
-                    prefix: list[int] | None, word_timestamps: bool, options: DecodingOptions) -> WindowResult:
+                    prefix: list[int] | None, word_timestamps: bool, options: DecodingOptions,
+                    task: str = "transcribe") -> WindowResult:
         return self.decode_encoded(self.encode(mel), n_frames, language=language, previous=previous,
-                                   prefix=prefix, word_timestamps=word_timestamps, options=options)
+                                   prefix=prefix, word_timestamps=word_timestamps, options=options, task=task)
 
     def encode_window(self, audio: np.ndarray) -> tuple[DecoderState, int]:
         """A full window's encoder output and its count of mel frames with audio, for :meth:`decode_encoded`."""
@@ -184,13 +185,14 @@ class WhisperEngine:
 
     def decode_encoded(self, encoded: DecoderState, n_frames: int, *, language: str | None = None,
                        previous: list[int] | None = None, prefix: list[int] | None = None,
-                       word_timestamps: bool = False, options: DecodingOptions | None = None) -> WindowResult:
+                       word_timestamps: bool = False, options: DecodingOptions | None = None,
+                       task: str = "transcribe") -> WindowResult:
         """Decode an encoded window without timestamps (``decode_window`` with ``full=True``, in two halves
         that may run on different threads)."""
         options = replace(options or DecodingOptions(), without_timestamps=True)
         if language is None:
             language, _ = self.detect_language(encoded)
-        sot = self.tokenizer.sot_sequence(language)
+        sot = self.tokenizer.sot_sequence(language, task)
         prompt = build_prompt(self.tokenizer, sot, previous or (), prefix or (), options.without_timestamps,
                               self.dims.n_text_ctx)
         result = self.decode(encoded, prompt, options)
