@@ -57,14 +57,15 @@ def test_a_file_is_transcribed_in_each_response_format(daemon, jfk_wav, response
     elif response_format == "text":
         text = result
     else:
-        cues = re.findall(r"(\d\d:\d\d:\d\d)([,.])\d{3} --> \d\d:\d\d:\d\d[,.]\d{3}\n(.+)\n", result)
+        cues = re.findall(r"(\d\d:\d\d:\d\d)([,.])\d{3} --> \d\d:\d\d:\d\d[,.]\d{3}\n((?:.+\n)+)", result)
         assert cues and {sep for _, sep, _ in cues} == ({","} if response_format == "srt" else {"."})
-        assert result.startswith("WEBVTT\n\n" if response_format == "vtt" else "1\n00:00:00,000 --> ")
-        text = " ".join(cue for _, _, cue in cues)
+        assert result.startswith("WEBVTT\n\n" if response_format == "vtt" else "1\n00:00:00,")
+        assert all(len(cue.splitlines()) <= 2 and max(map(len, cue.splitlines())) <= 45 for _, _, cue in cues)
+        text = " ".join(" ".join(cue.split()) for _, _, cue in cues)
     assert word_error_rate([JFK], [text]) <= 0.15
     if response_format == "verbose_json":
         assert result.language == "english" and abs(result.duration - 11.0) < 0.1
-        assert result.segments and result.segments[0].start == 0.0 and result.segments[-1].end <= 11.0
+        assert result.segments and 0.0 <= result.segments[0].start < 1.0 and result.segments[-1].end <= 11.0
         assert result.words is None
 
 
@@ -490,7 +491,7 @@ def test_the_documented_examples_run_as_written(daemon, jfk_wav) -> None:
         assert run.returncode == 0, run.stderr[-2000:]
         outputs.append(run.stdout)
     srt, verbose, live = outputs
-    assert srt.startswith("1\n00:00:00,000 --> ") and word_error_rate([JFK], [" ".join(
+    assert srt.startswith("1\n00:00:00,") and word_error_rate([JFK], [" ".join(
         line for line in srt.splitlines() if line and "-->" not in line and not line.isdigit())]) <= 0.15
     text, *words = verbose.splitlines()
     assert word_error_rate([JFK], [text]) <= 0.15 and words[0].split()[2] == "And" and len(words) >= 20

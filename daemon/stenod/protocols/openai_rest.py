@@ -1,9 +1,10 @@
 """OpenAI-compatible file transcription: ``POST /v1/audio/transcriptions`` (and ``translations``), ``GET /v1/models``.
 
-The upload is decoded (WAV, FLAC, OGG, MP3), transcribed with the daemon's model window by window on the
-engine's thread (so live dictation keeps its turn between windows) and answered as ``json``, ``text``,
-``verbose_json`` (segments and/or words), ``srt`` or ``vtt``. Text is Whisper's, without the dictation
-clean-up, as OpenAI's own endpoint returns it.
+The upload is decoded (WAV, FLAC, OGG, MP3) and transcribed as ``stenod transcribe`` does a recording:
+its speech found by the VAD and packed into windows (silence, noise and music are never decoded), each
+window decoded on the engine's thread in turn with live dictation. It is answered as ``json``, ``text``,
+``verbose_json`` (a segment per sentence or pause, and/or words), ``srt`` or ``vtt`` (cues by subtitle
+conventions). Text is Whisper's, without the clean-up, as OpenAI's own endpoint returns it.
 """
 
 from __future__ import annotations
@@ -13,26 +14,32 @@ import json
 import math
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
+import numpy as np
+
 from stenod.audio.files import decode_audio
+from stenod.audio.silero_sequence import SileroSequence
 from stenod.core import SAMPLE_RATE
 from stenod.engine.decoding import DecodingOptions
 from stenod.engine.languages import language_name, supported
 from stenod.engine.models import CATALOGUE
-from stenod.engine.transcribe import Segment, TranscribeOptions, TranscriptionInfo, transcribe
 from stenod.engine.whisper import WhisperEngine
 from stenod.errors import AudioError
 from stenod.live.decoder import DecodeService, EngineUnavailable
 from stenod.net.http11 import HttpRequest, HttpResponse
 from stenod.protocols.forms import FormError, Part, fields, parse_form
+from stenod.recordings import formats
+from stenod.recordings.chunks import ArraySource, Chunk, speech_chunks
+from stenod.recordings.transcriber import RECORDING_CLEANUP, Passage, Transcript, passages
+from stenod.recordings.windows import WindowDecoder
 
 FORMATS = ("json", "text", "verbose_json", "srt", "vtt")
 GRANULARITIES = ("segment", "word")
 PUNCTUATION = "\"'.,;:!?¿¡…“”‘’«»()[]-—"  # OpenAI's words carry none
-WINDOW_S = 30.0
 
 
 class ApiError(Exception):
@@ -120,7 +127,17 @@ def read_request(content_type: str, body: bytes, loaded_model: str, translate: b
         raise ApiError(400, str(exc)) from None
 
 
-def options_for(request: TranscriptionRequest, engine_languages: set[str] | None) -> TranscribeOptions:
+@dataclass(frozen=True)
+class Plan:
+    """How to decode a request: the language (None: detect), the prompt, the decoding options, the task."""
+
+    language: str | None
+    prompt: str | None
+    decoding: DecodingOptions
+    task: str
+
+
+def plan_for(request: TranscriptionRequest, engine_languages: set[str] | None) -> Plan:
     if request.translate and engine_languages is None:
         raise ApiError(400, "this daemon's model knows English only and cannot translate: run a multilingual "
                        "model (model.name = \"base\" or \"small\")", "model", "translation_unsupported")
@@ -129,53 +146,40 @@ def options_for(request: TranscriptionRequest, engine_languages: set[str] | None
         raise ApiError(400, f"language {request.language[:40]!r} is not one this model knows", "language",
                        "unsupported_language")
     decoding = DecodingOptions() if request.temperature == 0.0 else DecodingOptions(temperature=(request.temperature,))
-    return TranscribeOptions(language=language if engine_languages is not None else "en",
-                             initial_prompt=request.prompt,
-                             word_timestamps="word" in request.granularities, decoding=decoding,
-                             task="translate" if request.translate else "transcribe")
+    return Plan(language if engine_languages is not None else "en", request.prompt, decoding,
+                "translate" if request.translate else "transcribe")
 
 
-def _stamp(seconds: float, comma: bool) -> str:
-    ms = round(seconds * 1000)
-    hours, ms = divmod(ms, 3_600_000)
-    minutes, ms = divmod(ms, 60_000)
-    secs, ms = divmod(ms, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}{',' if comma else '.'}{ms:03d}"
-
-
-def subtitles(segments: list[Segment], vtt: bool) -> str:
-    cues = []
-    for number, seg in enumerate(segments, 1):
-        times = f"{_stamp(seg.start, not vtt)} --> {_stamp(seg.end, not vtt)}"
-        cues.append(f"{times}\n{seg.text.strip()}\n" if vtt else f"{number}\n{times}\n{seg.text.strip()}\n")
-    return ("WEBVTT\n\n" if vtt else "") + "\n".join(cues)
-
-
-def render(request: TranscriptionRequest, segments: list[Segment], info: TranscriptionInfo) -> HttpResponse:
-    text = " ".join(seg.text.strip() for seg in segments if seg.text.strip())
-    usage = {"type": "duration", "seconds": math.ceil(info.duration)}
+def render(request: TranscriptionRequest, transcript: Transcript) -> HttpResponse:
+    text = transcript.raw
+    usage = {"type": "duration", "seconds": math.ceil(transcript.duration)}
     fmt = request.response_format
     if fmt == "json":
         return HttpResponse.json(200, {"text": text, "usage": usage})
     if fmt == "text":
         return HttpResponse(200, text.encode() + b"\n")
     if fmt in ("srt", "vtt"):
-        return HttpResponse(200, subtitles(segments, fmt == "vtt").encode(),
+        return HttpResponse(200, formats.render(transcript, fmt).encode(),
                             "text/vtt; charset=utf-8" if fmt == "vtt" else "text/plain; charset=utf-8")
     body: dict[str, Any] = {"task": "translate" if request.translate else "transcribe",
-                            "language": "english" if request.translate else language_name(info.language),
-                            "duration": round(info.duration, 3), "text": text}
+                            "language": "english" if request.translate else language_name(transcript.language),
+                            "duration": round(transcript.duration, 3), "text": text}
     if "segment" in request.granularities:
-        body["segments"] = [{"id": seg.id - 1, "seek": round(seg.start * 100), "start": seg.start, "end": seg.end,
-                             "text": seg.text, "tokens": seg.tokens, "temperature": seg.temperature,
-                             "avg_logprob": round(seg.avg_logprob, 6),
-                             "compression_ratio": round(seg.compression_ratio, 6),
-                             "no_speech_prob": round(seg.no_speech_prob, 6)} for seg in segments]
+        body["segments"] = [{"id": i, "seek": round(p.start * 100), "start": p.start, "end": p.end,
+                             "text": " " + p.raw, "tokens": list(p.tokens), "temperature": p.temperature,
+                             "avg_logprob": round(p.avg_logprob, 6),
+                             "compression_ratio": round(p.compression_ratio, 6),
+                             "no_speech_prob": round(p.no_speech_prob, 6)} for i, p in enumerate(transcript.passages)]
     if "word" in request.granularities:
-        words = ((w.word.strip().strip(PUNCTUATION), w) for seg in segments for w in seg.words or [])
+        words = ((w.word.strip(PUNCTUATION), w) for p in transcript.passages for w in p.words)
         body["words"] = [{"word": word, "start": w.start, "end": w.end} for word, w in words if word]
     body["usage"] = usage
     return HttpResponse.json(200, body)
+
+
+def speech_windows(audio: np.ndarray) -> list[Chunk]:
+    """The upload's speech packed into windows (VAD over the whole of it; off the engine's thread)."""
+    return list(speech_chunks(ArraySource(audio), SileroSequence()))
 
 
 class Transcriptions:
@@ -198,42 +202,43 @@ class Transcriptions:
             wanted = read_request(request.header("content-type") or "", request.body, self.engine.name,
                                   translate=urlsplit(request.target).path == "/v1/audio/translations")
             languages = set(self.engine.tokenizer.languages) if self.engine.multilingual else None
-            options = options_for(wanted, languages)
+            plan = plan_for(wanted, languages)
             try:
                 audio = await asyncio.to_thread(decode_audio, wanted.audio, wanted.filename, self.max_seconds)
             except AudioError as exc:
                 hint = "" if "limit" in str(exc) else "; send WAV, FLAC, OGG (Vorbis or Opus) or MP3"
                 raise ApiError(400, f"{exc}{hint}", "file", "invalid_audio") from None
-            segments, info = await self._start(audio, options)
+            windows = await asyncio.to_thread(speech_windows, audio)
+            transcript = Transcript(wanted.filename, plan.language or "", len(audio) / SAMPLE_RATE)
+            decoder = WindowDecoder(self.engine, plan.language, plan.prompt, plan.decoding, plan.task)
+            found = self._passages(decoder, windows)
             if wanted.stream:
-                return HttpResponse(200, content_type="text/event-stream", stream=self._events(segments))
-            done = [segment async for segment in segments]
+                return HttpResponse(200, content_type="text/event-stream", stream=self._events(found))
+            transcript.passages = [passage async for passage in found]
+            transcript.language = decoder.language or "en"
         except ApiError as exc:
             return exc.response()
         except EngineUnavailable as exc:
             return error_response(503, str(exc), kind="server_error", code="engine_unavailable")
-        return render(wanted, done, info)
+        return render(wanted, transcript)
 
-    async def _start(self, audio: Any, options: TranscribeOptions
-                     ) -> tuple[AsyncIterator[Segment], TranscriptionInfo]:
-        """The segments as the engine decodes them, one window per turn on its thread, and the file's info."""
-        features = await asyncio.to_thread(self.engine.features, audio)  # off the engine's thread: it is NumPy
-        first = min(WINDOW_S, len(audio) / SAMPLE_RATE)
-        iterator, info = await self.decoder.run(lambda: transcribe(self.engine, audio, options, features), first)
+    async def _passages(self, decoder: WindowDecoder, windows: list[Chunk]) -> AsyncIterator[Passage]:
+        """The passages of each window as the engine decodes it, a window per turn on its thread."""
+        def decode(chunk: Chunk) -> list[Passage]:
+            first = decoder.first_pass(decoder.encode(chunk))
+            return passages(first, decoder.words(first), RECORDING_CLEANUP) if first is not None else []
 
-        async def segments() -> AsyncIterator[Segment]:
-            while (segment := await self.decoder.run(lambda: next(iterator, None), WINDOW_S)) is not None:
-                yield replace(segment, words=segment.words if options.word_timestamps else None)
-
-        return segments(), info
+        for chunk in windows:
+            for passage in await self.decoder.run(partial(decode, chunk), len(chunk.audio) / SAMPLE_RATE):
+                yield passage
 
     @staticmethod
-    async def _events(segments: AsyncIterator[Segment]) -> AsyncIterator[bytes]:
-        """Server-sent events as OpenAI streams a transcription: a delta per segment, then the whole text."""
+    async def _events(found: AsyncIterator[Passage]) -> AsyncIterator[bytes]:
+        """Server-sent events as OpenAI streams a transcription: a delta per passage, then the whole text."""
         texts: list[str] = []
         try:
-            async for segment in segments:
-                text = segment.text.strip()
+            async for passage in found:
+                text = passage.raw.strip()
                 if text:
                     delta = (" " if texts else "") + text
                     texts.append(text)

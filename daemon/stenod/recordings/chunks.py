@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from stenod.audio.reader import AudioReader
+from stenod.core import SAMPLE_RATE
 from stenod.core.chunking import ChunkConfig, SpeechChunker, Window
 
 
@@ -49,6 +49,35 @@ class _Held:
         self.length -= min(cut, len(whole))
 
 
+class BlockSource(Protocol):
+    """Audio in blocks (``AudioReader`` reads a file so); ``read_seconds`` of it handed out so far."""
+
+    @property
+    def read_seconds(self) -> float: ...
+
+    def blocks(self) -> Iterator[np.ndarray]: ...
+
+
+class ArraySource:
+    """Audio already in memory (16 kHz mono float32), handed out in blocks like a file."""
+
+    BLOCK = 4 * SAMPLE_RATE
+
+    def __init__(self, audio: np.ndarray) -> None:
+        self.audio = audio
+        self.done = 0
+
+    @property
+    def read_seconds(self) -> float:
+        return self.done / SAMPLE_RATE
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        for at in range(0, len(self.audio), self.BLOCK):
+            block = self.audio[at:at + self.BLOCK]
+            self.done = at + len(block)
+            yield block
+
+
 class SequenceVad(Protocol):
     """Speech probabilities for a run of frames at once (``SileroSequence``), keeping state between runs."""
 
@@ -59,7 +88,7 @@ class SequenceVad(Protocol):
     def probabilities(self, samples: np.ndarray) -> np.ndarray: ...
 
 
-def speech_chunks(reader: AudioReader, vad: SequenceVad, config: ChunkConfig | None = None,
+def speech_chunks(reader: BlockSource, vad: SequenceVad, config: ChunkConfig | None = None,
                   on_progress: Callable[[float], None] | None = None) -> Iterator[Chunk]:
     """The recording's windows with their audio, in order; ``on_progress(seconds read)`` after each block."""
     chunker = SpeechChunker(vad.frame_samples, config)
