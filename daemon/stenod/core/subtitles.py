@@ -20,6 +20,7 @@ class TimedWord:
     word: str
     start: float
     end: float
+    speaker: str = ""  # with --speakers: "S1", "S2", …; a cue never holds two
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def _ends_cue(cue: list[TimedWord], following: TimedWord | None, rules: CueRules
     capacity = rules.max_chars * rules.max_lines
     length = _length(cue)
     last = cue[-1]
-    if following.start - last.end >= rules.gap_s:
+    if following.start - last.end >= rules.gap_s or following.speaker != last.speaker:
         return True
     if length + 1 + len(following.word) > capacity or following.end - cue[0].start > rules.max_s:
         return True
@@ -86,7 +87,7 @@ def _rebalance(groups: list[list[TimedWord]], rules: CueRules) -> None:
     for before, after in itertools.pairwise(groups):
         while (len(before) > 2 and _length(after) < rules.max_chars // 2
                and not before[-1].word.endswith(CLAUSE_END + SENTENCE_END)
-               and after[0].start - before[-1].end < rules.gap_s
+               and after[0].start - before[-1].end < rules.gap_s and after[0].speaker == before[-1].speaker
                and after[-1].end - before[-1].start <= rules.max_s):
             after.insert(0, before.pop())
 

@@ -226,7 +226,9 @@ class Transcriptions:
         """The passages of each window as the engine decodes it, a window per turn on its thread."""
         def decode(chunk: Chunk) -> list[Passage]:
             first = decoder.first_pass(decoder.encode(chunk))
-            return passages(first, decoder.words(first), RECORDING_CLEANUP) if first is not None else []
+            if first is None:
+                return []
+            return passages(chunk.window, first.window.result, decoder.words(first), RECORDING_CLEANUP)
 
         for chunk in windows:
             for passage in await self.decoder.run(partial(decode, chunk), len(chunk.audio) / SAMPLE_RATE):

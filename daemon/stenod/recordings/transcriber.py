@@ -10,17 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from stenod.audio.reader import AudioReader
-from stenod.core.chunking import ChunkConfig
+from stenod.core import SAMPLE_RATE
+from stenod.core.chunking import JOIN, ChunkConfig, Window
 from stenod.core.cleanup import CleanupConfig, clean
 from stenod.core.subtitles import SENTENCE_END, TimedWord
 from stenod.engine.alignment import Word
+from stenod.engine.decoding import DecodeResult
 from stenod.engine.whisper import WhisperEngine, default_threads
 from stenod.recordings.ahead import Emit, RunAhead
-from stenod.recordings.chunks import SequenceVad, speech_chunks
-from stenod.recordings.windows import Encoded, FirstPass, WindowDecoder
+from stenod.recordings.chunks import Chunk, SequenceVad, speech_chunks
+from stenod.recordings.speakers import Segment, SpeakerEncoder, cluster, speaker_at
+from stenod.recordings.windows import Encoded, WindowDecoder
 
 # Filler removal, stutters, replacements; spoken punctuation stays off (a recording is not dictation).
 RECORDING_CLEANUP = CleanupConfig(spoken_punctuation=False)
@@ -43,6 +48,7 @@ class Passage:
     avg_logprob: float = 0.0
     compression_ratio: float = 0.0
     no_speech_prob: float = 0.0
+    speaker: str = ""  # with --speakers: "S1", "S2", … in order of first appearance
 
 
 @dataclass
@@ -63,23 +69,43 @@ class Transcript:
         return " ".join(p.raw for p in self.passages if p.raw)
 
 
-def passages(first: FirstPass, kept: list[Word], cleanup: CleanupConfig) -> list[Passage]:
-    """A window's words in the recording's time, cut into passages: at a sentence's end, or a pause of
-    ``PASSAGE_GAP_S``."""
-    window = first.item.chunk.window
-    result = first.window.result
+Who = Callable[[list[TimedWord]], list[str]]  # each word's speaker
+
+
+def _whole_words(words: list[Word]) -> list[Word]:
+    """Pieces the alignment split off a word at punctuation ("cold" "-hearted") joined back to it."""
+    out: list[Word] = []
+    for word in words:
+        if out and not word.word.startswith(" ") and word.start - out[-1].end < 0.5:
+            last = out[-1]
+            out[-1] = Word(last.word + word.word, last.start, word.end, min(last.probability, word.probability),
+                           last.tokens + word.tokens)
+        else:
+            out.append(word)
+    return out
+
+
+def passages(window: Window, result: DecodeResult, kept: list[Word], cleanup: CleanupConfig,
+             who: Who | None = None) -> list[Passage]:
+    """A window's words in the recording's time, cut into passages: at a sentence's end, a pause of
+    ``PASSAGE_GAP_S`` or (``who`` telling each word's speaker) a change of speaker."""
+    kept = _whole_words(kept)
     timed = [window.interval_to_source(w.start, w.end) for w in kept]
     words = [TimedWord(w.word.strip(), round(s, 3), round(e, 3)) for w, (s, e) in zip(kept, timed)]
+    if who is not None and words:
+        words = [replace(w, speaker=speaker) for w, speaker in zip(words, who(words))]
     out: list[Passage] = []
     start = 0
     for i, word in enumerate(words):
-        if i + 1 == len(words) or word.word.endswith(SENTENCE_END) or words[i + 1].start - word.end >= PASSAGE_GAP_S:
+        if (i + 1 == len(words) or word.word.endswith(SENTENCE_END) or words[i + 1].start - word.end >= PASSAGE_GAP_S
+                or words[i + 1].speaker != word.speaker):
             mine = words[start:i + 1]
             raw = " ".join(w.word for w in mine)
             out.append(Passage(mine[0].start, mine[-1].end, raw, clean(raw, cleanup), tuple(mine),
                                tuple(w.probability for w in kept[start:i + 1]),
                                tuple(t for w in kept[start:i + 1] for t in w.tokens), result.temperature,
-                               result.avg_logprob, result.compression_ratio, result.no_speech_prob))
+                               result.avg_logprob, result.compression_ratio, result.no_speech_prob,
+                               mine[0].speaker))
             start = i + 1
     return out
 
@@ -89,20 +115,45 @@ def stage_threads(threads: int | None) -> int:
     return max(1, (threads or default_threads()) // 2)
 
 
+def _speaker_segments(encoder: SpeakerEncoder, chunk: Chunk) -> list[Segment]:
+    """The d-vector segments of each span of a window (its audio holds them end to end, ``JOIN`` apart)."""
+    out: list[Segment] = []
+    at = 0
+    for start, end in chunk.window.spans:
+        out += encoder.segments(chunk.audio[at:at + end - start], start / SAMPLE_RATE)
+        at += end - start + JOIN
+    return out
+
+
+def _labeller(segments: list[Segment]) -> Who:
+    """Each word's speaker, from the clustered segments: "S1", "S2", … in order of first appearance."""
+    labels = cluster(np.stack([s.vector for s in segments])) if segments else np.zeros(0, int)
+
+    def who(words: list[TimedWord]) -> list[str]:
+        found = speaker_at(segments, labels, np.array([w.start for w in words]), np.array([w.end for w in words]))
+        return [f"S{label + 1}" if label >= 0 else "" for label in found]
+
+    return who
+
+
 def transcribe_recording(engine: WhisperEngine, reader: AudioReader, vad: SequenceVad, *,
                          language: str | None = None, cleanup: CleanupConfig = RECORDING_CLEANUP,
                          chunking: ChunkConfig | None = None, prompt: str | None = None,
-                         on_progress: Callable[[float], None] | None = None) -> Transcript:
-    """``prompt``: text given to every window (names, jargon)."""
+                         on_progress: Callable[[float], None] | None = None,
+                         speakers: SpeakerEncoder | None = None) -> Transcript:
+    """``prompt``: text given to every window (names, jargon); ``speakers``: label each word's speaker."""
     transcript = Transcript(reader.name)
     decoder = WindowDecoder(engine, language, prompt)
+    found: list[Segment] = []
 
     def produce(emit: Emit[Encoded | float]) -> None:
-        """Reading, voice detection and the encoder, a window or two ahead of the decoder."""
+        """Reading, voice detection and the encoder (and speaker vectors), a window or two ahead of the decoder."""
         for chunk in speech_chunks(reader, vad, chunking, lambda seconds: emit(seconds, False)):
+            if speakers is not None:
+                found.extend(_speaker_segments(speakers, chunk))
             emit(decoder.encode(chunk), True)
 
-    finishing: list[tuple[FirstPass, Future[list[Word]]]] = []
+    done: list[tuple[Window, DecodeResult, Future[list[Word]]]] = []
     with ThreadPoolExecutor(1, thread_name_prefix="stenod-words") as words_pool:
         for item in RunAhead(produce, depth=2):
             if not isinstance(item, Encoded):
@@ -112,11 +163,12 @@ def transcribe_recording(engine: WhisperEngine, reader: AudioReader, vad: Sequen
             first = decoder.first_pass(item)
             if first is None:
                 continue
-            if len(finishing) >= 2:
-                finishing[-2][1].result()  # at most two windows' encoder states wait for their words
-            finishing.append((first, words_pool.submit(decoder.words, first)))
-        for first, words in finishing:
-            transcript.passages += passages(first, words.result(), cleanup)
+            if len(done) >= 2:
+                done[-2][2].result()  # at most two windows' encoder states wait for their words
+            done.append((item.chunk.window, first.window.result, words_pool.submit(decoder.words, first)))
+        who = _labeller(found) if speakers is not None else None
+        for window, result, words in done:
+            transcript.passages += passages(window, result, words.result(), cleanup, who)
     transcript.language = decoder.language or ""
     transcript.duration = reader.read_seconds
     transcript.warning = reader.warning

@@ -5,17 +5,19 @@ Each window is decoded once without timestamp tokens, with temperature fallback 
 unsure, and nothing when the model finds it silent. A window that follows the last within ``CONTEXT_GAP_S``
 (the talk goes on) is prompted with its words, unless that one needed the fallback or looped; after a longer
 silence nothing is carried over, so a repetition loop cannot spread beyond its window. Without timestamp
-tokens Whisper now and then skips a sentence of a dense window: a stretch of ``HOLE_S`` that no word covers
-is decoded again on its own.
+tokens Whisper now and then skips a sentence of a dense window, or stops after its first words: a stretch of
+``HOLE_S`` that no word covers is decoded again, a span of speech at a time, and what that leaves, again.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from stenod.core import SAMPLE_RATE
+from stenod.core.chunking import JOIN, Window
 from stenod.engine.alignment import Word
 from stenod.engine.decoding import DecodingOptions, is_silence
 from stenod.engine.runtime import DecoderState
@@ -24,6 +26,8 @@ from stenod.recordings.chunks import Chunk
 
 HOLE_S = 2.0  # a stretch of a window this long with no word in it is decoded again on its own
 HOLE_PAD_S = 0.3  # audio either side of such a stretch given with it
+MIN_PIECE_S = 0.5  # a hole is not cut closer than this to its ends
+HOLE_ROUNDS = 3  # what a hole's own decode leaves uncovered is tried again, this many rounds at most
 LONGEST_WORD_S = 1.5  # a word "longer" than this was stretched by the alignment over speech the decode skipped
 CONTEXT_GAP_S = 3.0  # a window this close after the last one is prompted with its words (the talk goes on)
 CONTEXT_TOKENS = 120
@@ -58,6 +62,18 @@ def holes(words: list[Word], duration: float, least: float = HOLE_S) -> list[tup
         if word is not None:
             at = max(at, word.end)
     return out
+
+
+def _at_span_starts(hole: tuple[float, float], window: Window) -> list[tuple[float, float]]:
+    """A hole cut where the window's spans of speech begin: each piece is decoded on its own (a decode that
+    starts with one voice and meets another after a pause is the one most likely to stop early)."""
+    edges, at = [], 0.0
+    for span_start, span_end in window.spans[:-1]:
+        at += (span_end - span_start + JOIN) / SAMPLE_RATE
+        edges.append(at)
+    start, end = hole
+    cuts = [start, *(edge for edge in edges if start + MIN_PIECE_S < edge < end - MIN_PIECE_S), end]
+    return list(itertools.pairwise(cuts))
 
 
 class WindowDecoder:
@@ -106,16 +122,26 @@ class WindowDecoder:
         if not words:
             return []
         audio = item.chunk.audio
-        for start, end in holes(words, len(audio) / SAMPLE_RATE):
-            a = max(0, int((start - HOLE_PAD_S) * SAMPLE_RATE))
-            again = self._decode(audio[a:int((end + HOLE_PAD_S) * SAMPLE_RATE)], window.language, first.prompt)
-            found = [replace(w, start=w.start + a / SAMPLE_RATE, end=w.end + a / SAMPLE_RATE)
-                     for w in again if w.word.strip()]
-            words += [w for w in found if start < (w.start + w.end) / 2 < end]  # not the neighbours again
+        tried: set[tuple[float, float]] = set()
+        for _ in range(HOLE_ROUNDS):  # a decode of a hole may itself stop early: what it left is tried again
+            words.sort(key=lambda w: w.start)
+            todo = [hole for hole in holes(words, len(audio) / SAMPLE_RATE) if hole not in tried]
+            if not todo:
+                break
+            tried.update(todo)
+            for start, end in (piece for hole in todo for piece in _at_span_starts(hole, item.chunk.window)):
+                a = max(0, int((start - HOLE_PAD_S) * SAMPLE_RATE))
+                again = self._decode(audio[a:int((end + HOLE_PAD_S) * SAMPLE_RATE)], window.language, first.prompt)
+                found = [replace(w, start=w.start + a / SAMPLE_RATE, end=w.end + a / SAMPLE_RATE)
+                         for w in again if w.word.strip()]
+                if found:  # a word stretched over the hole was misplaced: the decode of the hole has it right
+                    words = [w for w in words if w.end - w.start <= LONGEST_WORD_S or not start < w.end
+                             or not w.start < end]
+                words += [w for w in found if start < (w.start + w.end) / 2 < end]  # not the neighbours again
         return sorted(words, key=lambda w: w.start)
 
     def _decode(self, audio: np.ndarray, language: str, prompt: list[int]) -> list[Word]:
         """A stretch of audio decoded on its own, with word times; nothing when the model finds it silent."""
-        window = self.engine.decode_window(audio, full=True, language=language, previous=prompt,
+        window = self.engine.decode_window(audio, full=False, language=language, previous=prompt,
                                            word_timestamps=True, options=self.options, task=self.task)
         return [] if is_silence(window.result, self.options) else window.words or []
