@@ -4,6 +4,8 @@
 - ``md``: a title, then the same paragraphs, each after its time mark.
 - ``json``: everything: cleaned and raw text, passages with times, words with times and probabilities.
 - ``json`` and, with ``with_summary``, ``txt`` and ``md`` carry the ``--summary`` too.
+- With ``--speakers`` a paragraph starts with its speaker ("S2: "), a json segment names it, and a cue
+  where another speaker starts begins with "[S2]" (a cue never holds two).
 - ``srt``, ``vtt``: cues of at most two lines of about 42 characters, 1-7 s, cut at sentences or clauses
   (Whisper's words, with its punctuation); ``karaoke`` adds each word's time inside the WebVTT cues.
 """

@@ -66,7 +66,8 @@ class SpeakerEncoder:
             self.session = ort.InferenceSession(str(path), sess_options=session_options(threads),
                                                 providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises several unrelated exception types
-            raise SpeakersError(f"{path}: not a loadable ONNX graph ({str(exc).strip()[:200]})") from None
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise SpeakersError(f"{path}: not a loadable ONNX graph ({first[:200]})") from None
         inputs = {i.name: i.shape for i in self.session.get_inputs()}
         if list(inputs.get("mel_window", []))[1:] != [FRAMES, N_MELS]:
             raise SpeakersError(f"{path}: not the d-vector encoder expected (inputs {inputs})")
