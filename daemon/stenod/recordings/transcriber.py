@@ -30,6 +30,7 @@ from stenod.recordings.windows import Encoded, WindowDecoder
 # Filler removal, stutters, replacements; spoken punctuation stays off (a recording is not dictation).
 RECORDING_CLEANUP = CleanupConfig(spoken_punctuation=False)
 PASSAGE_GAP_S = 1.5  # a pause this long inside a window ends a passage
+JOINERS = ("-", "'", "’")  # a piece of a word that starts (or follows one that ends) with these is part of it
 
 
 @dataclass(frozen=True)
@@ -73,10 +74,12 @@ Who = Callable[[list[TimedWord]], list[str]]  # each word's speaker
 
 
 def _whole_words(words: list[Word]) -> list[Word]:
-    """Pieces the alignment split off a word at punctuation ("cold" "-hearted") joined back to it."""
+    """Pieces the alignment split off a word at a hyphen or apostrophe ("cold" "-hearted") joined back to it
+    (only those: in languages written without spaces no piece starts with one)."""
     out: list[Word] = []
     for word in words:
-        if out and not word.word.startswith(" ") and word.start - out[-1].end < 0.5:
+        if (out and not word.word.startswith(" ") and word.start - out[-1].end < 0.5
+                and (word.word[:1] in JOINERS or out[-1].word.endswith(JOINERS))):
             last = out[-1]
             out[-1] = Word(last.word + word.word, last.start, word.end, min(last.probability, word.probability),
                            last.tokens + word.tokens)
@@ -164,7 +167,7 @@ def transcribe_recording(engine: WhisperEngine, reader: AudioReader, vad: Sequen
             if first is None:
                 continue
             if len(done) >= 2:
-                done[-2][2].result()  # at most two windows' encoder states wait for their words
+                done[-2][2].result()  # the word times lag at most two windows behind the decoder
             done.append((item.chunk.window, first.window.result, words_pool.submit(decoder.words, first)))
         who = _labeller(found) if speakers is not None else None
         for window, result, words in done:

@@ -121,6 +121,8 @@ class WindowDecoder:
         words = [w for w in aligned if w.word.strip()]
         if not words:
             return []
+        if self.task == "translate":  # English words against other speech: their times cannot find holes
+            return words
         audio = item.chunk.audio
         tried: set[tuple[float, float]] = set()
         for _ in range(HOLE_ROUNDS):  # a decode of a hole may itself stop early: what it left is tried again
@@ -130,15 +132,23 @@ class WindowDecoder:
                 break
             tried.update(todo)
             for start, end in (piece for hole in todo for piece in _at_span_starts(hole, item.chunk.window)):
-                a = max(0, int((start - HOLE_PAD_S) * SAMPLE_RATE))
-                again = self._decode(audio[a:int((end + HOLE_PAD_S) * SAMPLE_RATE)], window.language, first.prompt)
-                found = [replace(w, start=w.start + a / SAMPLE_RATE, end=w.end + a / SAMPLE_RATE)
-                         for w in again if w.word.strip()]
-                if found:  # a word stretched over the hole was misplaced: the decode of the hole has it right
-                    words = [w for w in words if w.end - w.start <= LONGEST_WORD_S or not start < w.end
-                             or not w.start < end]
-                words += [w for w in found if start < (w.start + w.end) / 2 < end]  # not the neighbours again
+                words = self._fill(words, audio, start, end, window.language, first.prompt)
         return sorted(words, key=lambda w: w.start)
+
+    def _fill(self, words: list[Word], audio: np.ndarray, start: float, end: float, language: str,
+              prompt: list[int]) -> list[Word]:
+        """``words`` with those of the stretch ``start``–``end`` (window seconds) decoded on its own. A word
+        the alignment stretched over the stretch was misplaced: when the stretch's decode finds words, they
+        stand in for it."""
+        a = max(0, int((start - HOLE_PAD_S) * SAMPLE_RATE))
+        again = self._decode(audio[a:int((end + HOLE_PAD_S) * SAMPLE_RATE)], language, prompt)
+        found = [replace(w, start=w.start + a / SAMPLE_RATE, end=w.end + a / SAMPLE_RATE)
+                 for w in again if w.word.strip()]
+        inside = [w for w in found if start < (w.start + w.end) / 2 < end]  # not the neighbours again
+        if not inside:
+            return words
+        return [w for w in words if w.end - w.start <= LONGEST_WORD_S or not (start < w.end and w.start < end)
+                ] + inside
 
     def _decode(self, audio: np.ndarray, language: str, prompt: list[int]) -> list[Word]:
         """A stretch of audio decoded on its own, with word times; nothing when the model finds it silent."""
