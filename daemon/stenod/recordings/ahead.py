@@ -1,8 +1,8 @@
 """Run a producer on a thread of its own, a bounded number of heavy items ahead of the consumer.
 
 The recording's reading, voice detection and encoder run here while the caller decodes the windows before
-(and a third thread times their words): on two cores the stages overlap. Light items (progress marks) pass in order without counting against the
-bound, so a long silence read ahead never stalls the encoder.
+(and a third thread times their words): on two cores the stages overlap. Light items (progress marks) pass
+in order without counting against the bound, so a long silence read ahead never stalls the encoder.
 """
 
 from __future__ import annotations
