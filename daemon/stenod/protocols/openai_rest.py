@@ -29,7 +29,7 @@ from stenod.engine.decoding import DecodingOptions
 from stenod.engine.languages import language_name, supported
 from stenod.engine.models import CATALOGUE
 from stenod.engine.whisper import WhisperEngine
-from stenod.errors import AudioError
+from stenod.errors import AudioError, ModelError
 from stenod.live.decoder import DecodeService, EngineUnavailable
 from stenod.net.http11 import HttpRequest, HttpResponse
 from stenod.protocols.forms import FormError, Part, fields, parse_form
@@ -222,6 +222,8 @@ class Transcriptions:
             return exc.response()
         except EngineUnavailable as exc:
             return error_response(503, str(exc), kind="server_error", code="engine_unavailable")
+        except ModelError as exc:  # the VAD's weights missing or broken: said, not a bare 500
+            return error_response(500, str(exc), kind="server_error", code="model_error")
         return render(wanted, transcript)
 
     async def _passages(self, decoder: WindowDecoder, audio: np.ndarray, windows: list[Window]

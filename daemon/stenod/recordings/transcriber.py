@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -157,8 +158,9 @@ def transcribe_recording(engine: WhisperEngine, reader: AudioReader, vad: Sequen
             emit(decoder.encode(chunk), True)
 
     done: list[tuple[Window, DecodeResult, Future[list[Word]]]] = []
-    with ThreadPoolExecutor(1, thread_name_prefix="stenod-words") as words_pool:
-        for item in RunAhead(produce, depth=2):
+    ahead = iter(RunAhead(produce, depth=2))
+    with ThreadPoolExecutor(1, thread_name_prefix="stenod-words") as words_pool, closing(ahead):
+        for item in ahead:
             if not isinstance(item, Encoded):
                 if on_progress is not None:
                     on_progress(item)
