@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from stenod.core import SAMPLE_RATE
-from stenod.core.chunking import ChunkConfig, SpeechChunker, Window
+from stenod.core.chunking import JOIN, ChunkConfig, SpeechChunker, Window
 
 FRAME = 512  # Silero's frame: 32 ms
 
@@ -93,3 +93,10 @@ def test_sparse_speech_never_holds_more_than_two_minutes_of_recording() -> None:
 def test_a_cut_monologue_keeps_its_leading_padding() -> None:
     windows, _ = chunk([(5, 0.0), (70, 0.9)])
     assert abs(windows[0].start / SAMPLE_RATE - (5 - 0.2)) < 0.05
+
+
+def test_span_offsets_agree_with_the_window_clock() -> None:
+    window = Window(((100, 200), (500, 900), (1000, 1100)))
+    assert window.offsets == [0, 100 + JOIN, 100 + JOIN + 400 + JOIN]
+    for (start, _), offset in zip(window.spans, window.offsets):
+        assert window.to_source(offset / SAMPLE_RATE) == start / SAMPLE_RATE

@@ -58,6 +58,15 @@ class Window:
     def end(self) -> int:
         return self.spans[-1][1]
 
+    @property
+    def offsets(self) -> list[int]:
+        """Where each span begins in the window's audio (samples)."""
+        out, at = [], 0
+        for start, end in self.spans:
+            out.append(at)
+            at += end - start + JOIN
+        return out
+
     def _locate(self, seconds: float) -> tuple[int, int]:
         """(span index, samples into that span) of a time in the window's audio; in a join: the span before
         it, at its end."""

@@ -17,7 +17,7 @@ import numpy as np
 
 from stenod.audio.reader import AudioReader
 from stenod.core import SAMPLE_RATE
-from stenod.core.chunking import JOIN, ChunkConfig, Window
+from stenod.core.chunking import ChunkConfig, Window
 from stenod.core.cleanup import CleanupConfig, clean
 from stenod.core.subtitles import SENTENCE_END, TimedWord
 from stenod.engine.alignment import Word
@@ -121,12 +121,8 @@ def stage_threads(threads: int | None) -> int:
 
 def _speaker_segments(encoder: SpeakerEncoder, chunk: Chunk) -> list[Segment]:
     """The d-vector segments of each span of a window (its audio holds them end to end, ``JOIN`` apart)."""
-    out: list[Segment] = []
-    at = 0
-    for start, end in chunk.window.spans:
-        out += encoder.segments(chunk.audio[at:at + end - start], start / SAMPLE_RATE)
-        at += end - start + JOIN
-    return out
+    return [segment for (start, end), at in zip(chunk.window.spans, chunk.window.offsets)
+            for segment in encoder.segments(chunk.audio[at:at + end - start], start / SAMPLE_RATE)]
 
 
 def _labeller(segments: list[Segment]) -> Who:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from stenod.core import SAMPLE_RATE
-from stenod.core.chunking import JOIN, Window
+from stenod.core.chunking import Window
 from stenod.engine.alignment import Word
 from stenod.engine.decoding import DecodingOptions, is_silence
 from stenod.engine.runtime import DecoderState
@@ -67,10 +67,7 @@ def holes(words: list[Word], duration: float, least: float = HOLE_S) -> list[tup
 def _at_span_starts(hole: tuple[float, float], window: Window) -> list[tuple[float, float]]:
     """A hole cut where the window's spans of speech begin: each piece is decoded on its own (a decode that
     starts with one voice and meets another after a pause is the one most likely to stop early)."""
-    edges, at = [], 0.0
-    for span_start, span_end in window.spans[:-1]:
-        at += (span_end - span_start + JOIN) / SAMPLE_RATE
-        edges.append(at)
+    edges = [offset / SAMPLE_RATE for offset in window.offsets[1:]]
     start, end = hole
     cuts = [start, *(edge for edge in edges if start + MIN_PIECE_S < edge < end - MIN_PIECE_S), end]
     return list(itertools.pairwise(cuts))
