@@ -102,6 +102,31 @@ def answer_text(body: bytes) -> str:
     return content
 
 
+def chat_payload(model: str, system: str, text: str) -> dict[str, Any]:
+    """A chat completion request: the system message, then the text as the user's."""
+    return {"model": model, "temperature": 0, "stream": False,
+            "messages": [{"role": "system", "content": system}, {"role": "user", "content": text}]}
+
+
+async def ask_chat(post: Post, endpoint: str, payload: dict[str, Any], headers: dict[str, str],
+                   timeout_s: float, timeout_name: str) -> str:
+    """The endpoint's answer (``choices[0].message.content``) within ``timeout_s``; ``Fallback`` naming the
+    failure otherwise (kinds: ``timeout``, ``protocol``, ``connection``, ``http_status``, ``not_json``,
+    ``no_answer``, ``too_large``)."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            status, body = await post(endpoint, payload, headers)
+    except TimeoutError:
+        raise Fallback("timeout", f"no answer within {timeout_name}") from None
+    except h11.ProtocolError as exc:
+        raise Fallback("protocol", f"not an HTTP exchange ({exc})") from None
+    except OSError as exc:
+        raise Fallback("connection", exc.strerror or str(exc) or type(exc).__name__) from None
+    if status != 200:
+        raise Fallback("http_status", f"HTTP {status}: {body[:80]!r}")
+    return answer_text(body)
+
+
 def accept(answer: str, text: str) -> str:
     """The model's ``answer`` tidied to stand in for ``text``; ``Fallback`` when it cannot.
 
@@ -174,21 +199,14 @@ class LlmCleaner:
             self.fallbacks["resting"] += 1
             return text, "rules"
         try:
-            async with asyncio.timeout(self.config.timeout_ms / 1000):
-                status, body = await self._post(self.endpoint, self._payload(text), self.headers)
-            if status != 200:
-                raise Fallback("http_status", f"HTTP {status}: {body[:80]!r}")
-            better = accept(answer_text(body), text)
+            payload = chat_payload(self.config.model, self.config.prompt, text)
+            answer = await ask_chat(self._post, self.endpoint, payload, self.headers, self.config.timeout_ms / 1000,
+                                    f"{self.config.timeout_ms} ms")
+            better = accept(answer, text)
         except Fallback as exc:
+            if exc.kind in ("timeout", "connection"):
+                self._unanswered()
             return self._fell_back(text, exc.kind, str(exc))
-        except h11.ProtocolError as exc:
-            return self._fell_back(text, "protocol", f"not an HTTP exchange ({exc})")
-        except TimeoutError:
-            self._unanswered()
-            return self._fell_back(text, "timeout", f"no answer within {self.config.timeout_ms} ms")
-        except OSError as exc:
-            self._unanswered()
-            return self._fell_back(text, "connection", exc.strerror or str(exc) or type(exc).__name__)
         self._unreachable, self._backoff = 0, BACKOFF_S[0]
         self.rewritten += 1
         if self._reported:
@@ -203,10 +221,6 @@ class LlmCleaner:
                         "%.0f s before it is tried again", self.endpoint, self._unreachable, self._backoff)
             self._resting_until = self._clock() + self._backoff
             self._unreachable, self._backoff = 0, min(2 * self._backoff, BACKOFF_S[1])
-
-    def _payload(self, text: str) -> dict[str, Any]:
-        return {"model": self.config.model, "temperature": 0, "stream": False,
-                "messages": [{"role": "system", "content": self.config.prompt}, {"role": "user", "content": text}]}
 
     def _fell_back(self, text: str, kind: str, detail: str) -> tuple[str, str]:
         self.fallbacks[kind] += 1

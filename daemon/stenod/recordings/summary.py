@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
-
-import h11
 
 from stenod.config import LlmConfig
 from stenod.errors import StenodError
-from stenod.live.llm import Fallback, Post, answer_text, auth_headers, post_json
+from stenod.live.llm import Fallback, Post, ask_chat, auth_headers, chat_payload, post_json
 from stenod.recordings.formats import clock
 from stenod.recordings.transcriber import Transcript
 
@@ -90,26 +87,15 @@ class Summariser:
         self.requests = 0
 
     async def _ask(self, system: str, text: str) -> str:
-        payload: dict[str, Any] = {"model": self.config.model, "temperature": 0, "stream": False,
-                                   "messages": [{"role": "system", "content": system},
-                                                {"role": "user", "content": text}]}
         self.requests += 1
         try:
-            async with asyncio.timeout(self.config.summary_timeout_s):
-                status, body = await self._post(self.endpoint, payload, self.headers)
-            if status != 200:
-                raise Fallback("http_status", f"HTTP {status}: {body[:80]!r}")
-            answer = _THINKING.sub("", answer_text(body)).strip()
+            answer = await ask_chat(self._post, self.endpoint, chat_payload(self.config.model, system, text),
+                                    self.headers, self.config.summary_timeout_s,
+                                    f"{self.config.summary_timeout_s} s (llm.summary_timeout_s)")
         except Fallback as exc:
-            raise SummaryError(f"summary: {self.endpoint}: {exc}") from None
-        except TimeoutError:
-            raise SummaryError(f"summary: {self.endpoint}: no answer within {self.config.summary_timeout_s} s "
-                               "(llm.summary_timeout_s)") from None
-        except h11.ProtocolError as exc:
-            raise SummaryError(f"summary: {self.endpoint}: not an HTTP exchange ({exc})") from None
-        except OSError as exc:
-            raise SummaryError(f"summary: {self.endpoint}: cannot connect "
-                               f"({exc.strerror or exc or type(exc).__name__})") from None
+            detail = f"cannot connect ({exc})" if exc.kind == "connection" else str(exc)
+            raise SummaryError(f"summary: {self.endpoint}: {detail}") from None
+        answer = _THINKING.sub("", answer).strip()
         if not answer:
             raise SummaryError(f"summary: {self.endpoint}: the answer is empty")
         return answer
