@@ -20,6 +20,12 @@ that no later word can change: it only grows, and the ``final``'s ``text`` start
 type it at once and never take anything back. When an LLM rewrote the final (``cleaned_by`` is ``"llm"``),
 its ``rules_text`` is the text that starts with ``stable_text``.
 
+A spoken edit ("scratch that" said as its own utterance) yields no ``final`` of its own: its utterance
+ends with ``speech_end`` (``discarded`` is ``"command"``) after a ``retract`` that names the earlier utterance
+whose final is withdrawn. A client takes back what it showed or typed for that utterance. When the command
+ends an utterance after a sentence ("… at six. Scratch that."), the utterance withdraws itself: its
+``retract`` names its own ``utterance_id`` (for clients that typed its stable text) and it has no ``final``.
+
 ``hello`` names the ``stream``: it changes when the daemon restarts, so a client reconnecting with
 ``since`` can tell whether the ``seq`` it remembers still counts.
 """
@@ -144,6 +150,16 @@ class SpeechEnd(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Retract(Event):
+    """A spoken command withdrew the final (and any stable text) of ``utterance_id``."""
+
+    type: ClassVar[str] = "retract"
+    utterance_id: int  # the utterance whose text is withdrawn
+    command: str  # the command as configured, e.g. "scratch that"
+    command_utterance_id: int  # the utterance in which it was said
+
+
+@dataclass(frozen=True, kw_only=True)
 class Status(Event):
     type: ClassVar[str] = "status"
     state: str
@@ -178,8 +194,8 @@ class Pong(Event):
     type: ClassVar[str] = "pong"
 
 
-EVENT_TYPES: dict[str, type[Event]] = {cls.type: cls for cls in (SpeechStart, Partial, Final, SpeechEnd, Status,
-                                                                  Error, Hello, Pong)}
+EVENT_TYPES: dict[str, type[Event]] = {cls.type: cls for cls in (SpeechStart, Partial, Final, SpeechEnd, Retract,
+                                                                  Status, Error, Hello, Pong)}
 _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {"int": int, "float": (int, float), "str": str}
 
 

@@ -25,7 +25,8 @@ from stenod.core.agreement import LocalAgreement, join_words
 from stenod.core.buffer import AudioBuffer
 from stenod.core.cleanup import CleanupConfig, clean
 from stenod.core.clock import Clock
-from stenod.core.events import Error, Event, Final, Partial, SpeechEnd, SpeechStart, Status, WordInfo
+from stenod.core.commands import LINE_BREAKS, Command, Commands, CommandsConfig
+from stenod.core.events import Error, Event, Final, Partial, Retract, SpeechEnd, SpeechStart, Status, WordInfo
 from stenod.core.guards import GuardConfig, compression_ratio, rejection, repeated_tail
 from stenod.core.requests import DecodeRequest, DecodeResponse, HypWord
 from stenod.core.vad import (
@@ -40,6 +41,7 @@ from stenod.core.vad import (
 )
 
 KEEP_BEHIND_S = 2.0  # audio kept behind the newest sample while no utterance is open (pre-roll and onset)
+RETRACTABLE = 100  # finals a run of "scratch that" can reach back to
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class PipelineConfig:
     vad: VadConfig = field(default_factory=VadConfig)
     guards: GuardConfig = field(default_factory=GuardConfig)
     cleanup: CleanupConfig = field(default_factory=CleanupConfig)
+    commands: CommandsConfig = field(default_factory=lambda: CommandsConfig(enabled=False))  # spoken edits
     partials: bool = True
     first_partial_s: float = 0.1  # speech after the onset before the first partial decode
     partial_step_s: float = 0.4  # new audio between partial decodes (more if decoding is slower)
@@ -115,6 +118,8 @@ class Pipeline:
         self._next_utterance = 1
         self._in_flight: _InFlight | None = None
         self._prompt: list[int] = []
+        self.commands = Commands(self.config.commands)
+        self._spoken: deque[tuple[int, int]] = deque(maxlen=RETRACTABLE)  # finals kept: (utterance, prompt tokens)
         self._partial_cost = 0.0  # seconds the last partial decode took
         self._last_push: float | None = None
         self.degraded = False
@@ -330,7 +335,7 @@ class Pipeline:
         longest = max((len(k.split()) for k in cleanup.replacements), default=1)
         hold = max(3 if cleanup.spoken_punctuation else 1, longest)
         committed = utterance.agreement.committed
-        settled = max(0, len(committed) - hold)
+        settled = max(0, len(committed) - max(hold, self.commands.pending([w.text for w in committed])))
         if settled <= utterance.stable_words:
             return
         candidate = clean(join_words(committed[:settled]), self.config.cleanup)
@@ -361,31 +366,59 @@ class Pipeline:
             if not utterance.discarded:
                 if utterance.final is None or utterance.final_for != utterance.end:
                     break
-                final = self._final(utterance, utterance.final)
-                if final is not None:
-                    events.append(final)
+                events.extend(self._final(utterance, utterance.final))
             events.append(self._event(SpeechEnd, utterance_id=utterance.id, start_ms=_ms(utterance.start),
                                       end_ms=_ms(utterance.end), discarded=utterance.discarded))
             self._utterances.popleft()
             del self._by_id[utterance.id]
         return events
 
-    def _final(self, utterance: _Utterance, response: DecodeResponse) -> Event | None:
+    def _final(self, utterance: _Utterance, response: DecodeResponse) -> list[Event]:
         assert utterance.end is not None
         if response.error:
             utterance.discarded = "error"
-            return None
+            return []
         words = self._words(utterance, response)  # a final always extends what was committed
         reason = self._rejection(response, words, (utterance.end - utterance.start) / SAMPLE_RATE)
         if reason:
             utterance.discarded = reason
-            return None
-        raw = join_words(words)
-        self._prompt.extend(t for w in words for t in w.tokens)
-        self._prompt = self._prompt[-max(self.config.prompt_tokens, 1):]
-        return self._event(Final, utterance_id=utterance.id, text=self._final_text(utterance, words), raw=raw,
-                           words=tuple(self._word(w, utterance.start) for w in words if w.text.strip()),
-                           language=response.language, start_ms=_ms(utterance.start), end_ms=_ms(utterance.end))
+            return []
+        command = self.commands.recognise([w.text for w in words])
+        if command is not None and command.kind == "retract":
+            return self._retract(utterance, command)
+        tokens = [t for w in words for t in w.tokens]
+        self._prompt = [*self._prompt, *tokens][-max(self.config.prompt_tokens, 1):]
+        self._spoken.append((utterance.id, len(tokens)))
+        return [self._event(Final, utterance_id=utterance.id, text=self._command_text(utterance, words, command),
+                            raw=join_words(words),
+                            words=tuple(self._word(w, utterance.start) for w in words if w.text.strip()),
+                            language=response.language, start_ms=_ms(utterance.start), end_ms=_ms(utterance.end))]
+
+    def _command_text(self, utterance: _Utterance, words: list[HypWord], command: Command | None) -> str:
+        """The final's text: the cleaned words, with a line-break command made a break and "literal" dropped."""
+        if command is None:
+            return self._final_text(utterance, words)
+        if command.kind in LINE_BREAKS:
+            before = words[:command.start]
+            return (self._final_text(utterance, before) if before else "") + LINE_BREAKS[command.kind]
+        # "literal new line" is spoken punctuation's own business when that is on: it keeps the words itself
+        punctuation = self.config.cleanup.spoken_punctuation and command.phrase in (
+            *self.config.commands.new_line, *self.config.commands.new_paragraph)
+        drop = 0 if punctuation else len(self.commands.literal)
+        return self._final_text(utterance, words[:command.start] + words[command.start + drop:])
+
+    def _retract(self, utterance: _Utterance, command: Command) -> list[Event]:
+        """A retract command: as the whole utterance it withdraws the previous final, at its end this one."""
+        utterance.discarded = "command"
+        if command.start > 0:
+            target = utterance.id
+        elif self._spoken:
+            target, tokens = self._spoken.pop()
+            del self._prompt[max(0, len(self._prompt) - tokens):]  # the withdrawn words no longer prompt
+        else:
+            return []
+        return [self._event(Retract, utterance_id=target, command=command.phrase,
+                            command_utterance_id=utterance.id)]
 
     @staticmethod
     def _word(word: HypWord, offset: int) -> WordInfo:
