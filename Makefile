@@ -8,12 +8,13 @@ ARGS ?=
 # a real sound server (PulseAudio and ALSA's pulse plugin), an X server and typing tools (Xvfb, xdotool, xclip),
 # a browser for the captions page (Chromium, fonts), the libraries Qt's offscreen overlay loads, and the input
 # method's world: a private D-Bus, IBus with its GTK 3 module, and PyGObject (seen by the venv: .ci/system-gi);
-# and Wayland's: sway (run headless), wtype, grim, wl-clipboard and gtk-layer-shell for the overlay.
+# and Wayland's: sway (run headless), wtype, grim, wl-clipboard and gtk-layer-shell for the overlay; espeak-ng
+# says the spoken commands.
 RUN_DEBS := libportaudio2 libsndfile1
 TEST_DEBS := $(RUN_DEBS) libasound2-plugins pulseaudio pulseaudio-utils xvfb xdotool xclip x11-utils chromium dbus-daemon \
 	fonts-dejavu-core libegl1 libxkbcommon-x11-0 libfontconfig1 curl \
 	ibus ibus-gtk3 gir1.2-ibus-1.0 gir1.2-gtk-3.0 python3-gi python3-gi-cairo \
-	sway wtype grim wl-clipboard gir1.2-gtklayershell-0.1 ffmpeg
+	sway wtype grim wl-clipboard gir1.2-gtklayershell-0.1 ffmpeg espeak-ng
 DEBS ?= $(TEST_DEBS)
 
 # --speakers uses only the ONNX weights this package bundles, not its own dependencies (librosa, …)

@@ -1,4 +1,9 @@
-"""``stenod tail``: the daemon's events on standard output, for reading or for scripts."""
+"""``stenod tail``: the daemon's events on standard output, for reading or for scripts.
+
+``--finals`` prints each final's text on one line and nothing else: a spoken command has no final, and a
+``retract`` prints nothing there (what was printed stays printed); ``--json`` has every event, ``retract``
+included, for a script that keeps its own text.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import json
 import sys
 from typing import TextIO
 
-from stenod.core.events import Event, Final, Hello, Partial, SpeechEnd, SpeechStart, Status
+from stenod.core.events import Event, Final, Hello, Partial, Retract, SpeechEnd, SpeechStart, Status
 from stenod_clients.connection import Subscription
 
 FORMATS = ("text", "json", "finals")
@@ -24,6 +29,8 @@ def render(event: Event, style: str) -> str | None:
     if isinstance(event, Partial):
         shown = event.stable + (f" [{event.unstable}]" if event.unstable else "")
         return f"{stamp}  partial  #{event.utterance_id}  {shown.strip()}"
+    if isinstance(event, Retract):
+        return f"{stamp}  retract  #{event.utterance_id}  (\"{event.command}\" in #{event.command_utterance_id})"
     if isinstance(event, SpeechStart):
         return f"{stamp}  speech   #{event.utterance_id}"
     if isinstance(event, SpeechEnd):

@@ -335,6 +335,24 @@ def test_wayland_backends_run_their_tools_with_the_right_arguments(tmp_path, mon
     assert calls.rstrip().endswith("old clipboard")  # the previous clipboard is put back
 
 
+def test_each_backend_erases_with_backspace(tmp_path, monkeypatch) -> None:
+    log = _fake_tools(tmp_path / "bin", "wtype", "ydotool", "dotool", "wl-copy", "wl-paste")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-1")
+    monkeypatch.setenv("XDG_CURRENT_DESKTOP", "sway")
+    (tmp_path / "ydotool.sock").touch()
+    monkeypatch.setenv("YDOTOOL_SOCKET", str(tmp_path / "ydotool.sock"))
+    backends.Wtype().erase(2)
+    backends.Ydotool().erase(2)
+    backends.Dotool().erase(2)
+    backends.Wtype().erase(0)  # nothing to erase: no tool run
+    calls = log.read_text()
+    assert "wtype -s 40 -k BackSpace -k BackSpace\n" in calls
+    assert "ydotool key --key-delay 4 14:1 14:0 14:1 14:0" in calls
+    assert "dotool \ntypedelay 4\nkey backspace\nkey backspace\n" in calls
+    assert calls.count("wtype") == 1
+
+
 def test_without_the_desktop_extra_the_portal_says_what_to_install(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "dbus_fast", None)  # as if dbus-fast were not installed
     monkeypatch.delitem(sys.modules, "stenod_clients.typing.portal", raising=False)

@@ -1,5 +1,6 @@
 """The clients on a real (virtual) desktop: a dictation spoken into the PulseAudio virtual microphone
-reaches a Tk window through ``stenod type``, a headless Chromium through ``/captions``, and ``stenod tail``.
+reaches a Tk window through ``stenod type``, a headless Chromium through ``/captions``, and ``stenod tail``;
+a spoken "Delete that." at its end withdraws the last sentence from each of them.
 
 Xvfb is the X server, the window is a real Tk ``Text`` widget, typing is xdotool's XTest events, and the
 page runs in Debian's Chromium driven by Playwright. The clients are started before the speech, so each
@@ -30,6 +31,7 @@ from stenod_bench.evaluation import word_error_rate
 from support.daemon import JFK, Daemon, free_port, stream_events, utterances_closed, valid
 from support.processes import reap
 from support.pulse import private_pulse
+from support.speech import DELETE_THAT, spoken
 from support.waits import until
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -262,16 +264,17 @@ def session(display, eval_dir, tmp_path_factory) -> Iterator[Session]:
             until(lambda: (_subscribers(url) or 0) >= 6, "every client is connected")
             reader = threading.Thread(target=_read_all, args=(ws, truth), daemon=True)
             reader.start()
-            for name in ("whisper_jfk.wav", "sb_spk1_snt1.wav"):
+            clips = [eval_dir / "utterances" / "en" / name for name in ("whisper_jfk.wav", "sb_spk1_snt1.wav")]
+            for clip in [*clips, spoken(DELETE_THAT, tmp)]:
                 closed = sum(e["type"] == "speech_end" for e in list(truth))
-                subprocess.run(["paplay", str(eval_dir / "utterances" / "en" / name)], env=env, check=True,
-                               timeout=120)
+                subprocess.run(["paplay", str(clip)], env=env, check=True, timeout=120)
                 until(lambda closed=closed: utterances_closed(list(truth), past=closed),
-                      f"every utterance of {name} has its final and its end")
-            finals = [e["text"] for e in list(truth) if e["type"] == "final"]
+                      f"every utterance of {clip.name} has its final and its end")
+            finals = _kept(list(truth))
             # Each client has shown everything before it is stopped.
             result.typed = window.wait_for(" ".join(finals))
-            page.wait_for_function("n => document.querySelectorAll('.final').length >= n", arg=len(finals))
+            page.wait_for_function("texts => JSON.stringify([...document.querySelectorAll('.final')]"
+                                   ".map(l => l.textContent)) === JSON.stringify(texts)", arg=finals)
             result.page_finals = page.eval_on_selector_all(".final", "lines => lines.map(l => l.textContent)")
             result.page_partials = page.locator(".partial").count()
             result.page_state = page.evaluate("document.body.dataset.state")
@@ -283,10 +286,11 @@ def session(display, eval_dir, tmp_path_factory) -> Iterator[Session]:
         # The reference subscriber has left: what it saw is the truth, up to its last event that is not a partial
         # (the daemon may say more after it left, such as "decoding caught up").
         cut = max(e["seq"] for e in truth if e["type"] != "partial")
-        until(lambda: len((tmp / "finals.txt").read_text().splitlines()) >= len(finals), "tail --finals is done")
+        every = [e for e in truth if e["type"] == "final"]
+        until(lambda: len((tmp / "finals.txt").read_text().splitlines()) >= len(every), "tail --finals is done")
         until(lambda: any(e["seq"] >= cut for e in _jsonl(tmp / "events.jsonl")), "tail --json is done")
-        until(lambda: len((tmp / "live.txt").read_text()) >= len(" ".join(finals)), "type --live is done")
-    result.live = (tmp / "live.txt").read_text()
+        until(lambda: _backspaced((tmp / "live.txt").read_text()) == " ".join(finals), "type --live is done")
+    result.live = _backspaced((tmp / "live.txt").read_text())
     result.tail_finals = (tmp / "finals.txt").read_text().splitlines()
     result.tail_json = [e for e in _jsonl(tmp / "events.jsonl") if e["seq"] <= cut]
     yield result
@@ -300,8 +304,37 @@ def _read_all(ws, out: list[dict]) -> None:
         pass
 
 
+def _kept(events: list[dict]) -> list[str]:
+    """The finals' texts, less those a retract withdrew."""
+    withdrawn = {e["utterance_id"] for e in events if e["type"] == "retract"}
+    return [e["text"] for e in events if e["type"] == "final" and e["utterance_id"] not in withdrawn]
+
+
+def _backspaced(typed: str) -> str:
+    """Text typed to standard output, with each backspace character taking back the one before it."""
+    out: list[str] = []
+    for char in typed:
+        if char == "\b":
+            if out:
+                out.pop()
+        else:
+            out.append(char)
+    return "".join(out)
+
+
 def _finals(session: Session) -> list[str]:
+    """Every final, withdrawn or not."""
     return [e["text"] for e in session.truth if e["type"] == "final"]
+
+
+def test_delete_that_withdrew_the_last_sentence(session) -> None:
+    retracts = [e for e in session.truth if e["type"] == "retract"]
+    finals = [e for e in session.truth if e["type"] == "final"]
+    assert [(r["utterance_id"], r["command"]) for r in retracts] == [(finals[-1]["utterance_id"], "delete that")]
+    command = retracts[0]["command_utterance_id"]
+    assert not [f for f in finals if f["utterance_id"] == command]  # the command is never text
+    assert {"type": "speech_end", "utterance_id": command, "discarded": "command"}.items() <= next(
+        e for e in session.truth if e["type"] == "speech_end" and e["utterance_id"] == command).items()
 
 
 def test_the_dictation_was_heard(session) -> None:
@@ -311,16 +344,19 @@ def test_the_dictation_was_heard(session) -> None:
 
 
 def test_stenod_type_typed_the_finals_into_the_window(session) -> None:
-    assert session.typed == " ".join(_finals(session))
+    kept = _kept(session.truth)
+    assert len(kept) == len(_finals(session)) - 1
+    assert session.typed == " ".join(kept)  # the withdrawn sentence was typed, then erased to the character
 
 
 def test_live_typing_ends_with_the_same_text_as_typing_finals(session) -> None:
-    assert session.live == " ".join(_finals(session))
+    assert session.live == " ".join(_kept(session.truth))
     early = [e for e in session.truth if e["type"] == "partial" and e["stable_text"]]
     assert early, "no words were committed before the finals"
 
 
 def test_stenod_tail_wrote_each_final_once(session) -> None:
+    # a final printed stays printed: the retract (and the command) print nothing in this mode
     assert session.tail_finals == [f.replace("\n", " ") for f in _finals(session)]
     events = valid([e for e in session.tail_json if e["type"] != "hello"])
     mine = [e for e in events if e["type"] != "partial"]
@@ -329,11 +365,12 @@ def test_stenod_tail_wrote_each_final_once(session) -> None:
     start = max(mine[0]["seq"], truth[0]["seq"])
     assert [e for e in mine if e["seq"] >= start] == [e for e in truth if e["seq"] >= start]
     assert any(e["type"] == "final" for e in truth if e["seq"] >= start)
+    assert any(e["type"] == "retract" for e in mine)
 
 
 def test_the_captions_page_showed_every_final(session) -> None:
     assert session.page_state == "connected"
-    assert session.page_finals == _finals(session)
+    assert session.page_finals == _kept(session.truth)  # the withdrawn line was dropped
     assert session.page_partials == 0  # each utterance's partial line was replaced by its final
     assert session.screenshot.stat().st_size > 2000
     _save_screenshot(session.screenshot, "captions-page.png")

@@ -1,11 +1,11 @@
-"""The input method's view of the event stream: preedit while speaking, commits for finals, nothing taken back."""
+"""The input method's view of the event stream: preedit while speaking, commits for finals, erasing on retract."""
 
 from __future__ import annotations
 
 from stenod.core.events import Status
 from stenod_clients.ime.dictation import Commit, Dictation, Show, State
 from stenod_clients.ime.engine import Router
-from support.events import final, hello, partial, speech_end
+from support.events import final, hello, partial, retract, speech_end
 
 
 def test_partials_are_preedit_and_finals_are_committed_with_a_space_between() -> None:
@@ -14,10 +14,10 @@ def test_partials_are_preedit_and_finals_are_committed_with_a_space_between() ->
     assert d.feed(partial(1, "", "hello")) == [Show("hello")]
     assert d.feed(partial(1, "hello", "world", 2)) == [Show("hello world")]
     assert d.feed(partial(1, "hello", "world", 3)) == []  # unchanged: nothing redrawn
-    assert d.feed(final(1, "Hello world.")) == [Show(""), Commit("Hello world.")]
+    assert d.feed(final(1, "Hello world.")) == [Show(""), Commit("Hello world.", 1)]
     assert d.feed(speech_end(1)) == []
     assert d.feed(partial(2, "", "next")) == [Show(" next")]  # the space the commit will have
-    assert d.feed(final(2, "Next one.")) == [Show(""), Commit(" Next one.")]
+    assert d.feed(final(2, "Next one.")) == [Show(""), Commit(" Next one.", 2)]
     assert d.feed(partial(3, "", ", and")) == [Show(", and")]  # none before punctuation
 
 
@@ -28,7 +28,7 @@ def test_a_discarded_utterance_leaves_nothing_and_commits_only_mode() -> None:
     assert d.feed(speech_end(1, "no_speech")) == [Show("")]
     quiet = Dictation(preedit=False)
     assert quiet.feed(partial(1, "", "hello")) == []
-    assert quiet.feed(final(1, "Hello.")) == [Commit("Hello.")]
+    assert quiet.feed(final(1, "Hello.")) == [Commit("Hello.", 1)]
     assert quiet.feed(Status(seq=9, emitted_at=0.0, audio_ms=0, state="paused", message="")) == [State("paused")]
 
 
@@ -43,6 +43,9 @@ class _Field:
     def commit(self, text: str) -> None:
         self.text += text
         self.preedit = ""
+
+    def erase(self, count: int) -> None:
+        self.text = self.text[:len(self.text) - count]
 
 
 def test_router_applies_to_the_focused_field_and_keeps_finals_until_one_has_focus() -> None:
@@ -60,3 +63,18 @@ def test_router_applies_to_the_focused_field_and_keeps_finals_until_one_has_focu
     router.on_state = states.append
     router.apply([State("paused")])
     assert states == ["paused"] and router.state == "paused"
+
+
+def test_a_retract_erases_in_the_field_the_text_went_to_and_nowhere_else() -> None:
+    d, router = Dictation(), Router()
+    first, second = _Field(), _Field()
+    router.focus(first)
+    for event in [final(1, "One."), speech_end(1), final(2, "Two."), speech_end(2)]:
+        router.apply(d.feed(event))
+    router.apply(d.feed(retract(2, by=3)))
+    assert first.text == "One."
+    router.apply(d.feed(final(4, "Four.")))
+    router.blur(first)
+    router.focus(second)
+    router.apply(d.feed(retract(4, by=5)))  # the focus moved: the other field is left alone
+    assert (first.text, second.text) == ("One. Four.", "")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stenod.core.events import Final, Hello, Partial, SpeechEnd
+from stenod.core.events import Final, Hello, Partial, Retract, SpeechEnd
 
 
 def partial(utterance: int, stable: str = "", unstable: str = "", revision: int = 1, stable_text: str = ""
@@ -24,3 +24,8 @@ def speech_end(utterance: int, discarded: str = "") -> SpeechEnd:
 def hello(state: str = "listening", stream: str = "s1") -> Hello:
     return Hello(seq=0, emitted_at=0.0, audio_ms=0, protocol=1, server="stenod", model="tiny.en", language="en",
                  sample_rate=16000, state=state, stream=stream)
+
+
+def retract(utterance: int, by: int | None = None, command: str = "scratch that") -> Retract:
+    return Retract(seq=utterance * 10 + 5, emitted_at=0.0, audio_ms=0, utterance_id=utterance, command=command,
+                   command_utterance_id=utterance + 1 if by is None else by)

@@ -11,6 +11,8 @@ line first. The clock is passed in (any monotonic seconds), so the rules are tes
   The utterance's ``final`` replaces it; a ``speech_end`` clears it (an utterance discarded without a
   final leaves nothing behind), and so does a ``hello`` (a reconnection: the daemon may have restarted
   mid-utterance, and a resumed stream replays whatever is still to come).
+- A ``retract`` (a spoken "scratch that") drops the line of the utterance it names, and the partial of an
+  utterance that withdrew itself.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from stenod.core.events import Event, Final, Hello, Partial, SpeechEnd
+from stenod.core.events import Event, Final, Hello, Partial, Retract, SpeechEnd
 
 FINAL = "final"
 PARTIAL = "partial"
@@ -39,6 +41,7 @@ class Line:
 class _Final:
     text: str
     arrived: float
+    utterance_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -68,9 +71,13 @@ class CaptionModel:
             self._end(event.utterance_id)
             text = " ".join(event.text.split())
             if text:
-                self._finals.append(_Final(text, now))
+                self._finals.append(_Final(text, now, event.utterance_id))
         elif isinstance(event, SpeechEnd):
             self._end(event.utterance_id)
+        elif isinstance(event, Retract):
+            self._end(event.utterance_id)
+            kept = [f for f in self._finals if f.utterance_id != event.utterance_id]
+            self._finals = deque(kept, maxlen=self._finals.maxlen)
         elif isinstance(event, Hello):
             self._partial = None
 

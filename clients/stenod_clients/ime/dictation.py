@@ -3,7 +3,8 @@
 A partial's words (committed and not yet) are the **preedit**: shown underlined where the person types,
 replaced in place as the hypothesis changes, never part of the text. A final is **committed**: joined to
 what was committed before as ``stenod type`` joins it (a space between utterances, none before punctuation
-or after a line break). Nothing that reaches the text is ever taken back.
+or after a line break). What reaches the text is taken back only when the person says so: a ``retract``
+(a spoken "scratch that") erases the characters committed for its utterance.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stenod.core.committed import Joiner
-from stenod.core.events import Event, Final, Hello, Partial, SpeechEnd, Status
+from stenod.core.events import Event, Final, Hello, Partial, Retract, SpeechEnd, Status
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,16 @@ class Show:
 @dataclass(frozen=True)
 class Commit:
     text: str
+    utterance: int = 0
+
+
+@dataclass(frozen=True)
+class Erase:
+    """Take back ``count`` characters committed for ``utterance``; None: they cannot be (text came after)."""
+
+    utterance: int
+    count: int | None
+    command: str = ""
 
 
 @dataclass(frozen=True)
@@ -33,7 +44,7 @@ class State:
     state: str
 
 
-Action = Show | Commit | State
+Action = Show | Commit | Erase | State
 
 
 class Dictation:
@@ -61,7 +72,10 @@ class Dictation:
             return [Show(text)]
         if isinstance(event, Final):
             delta = self.joiner.feed(event)
-            return [*self._hide(), *([Commit(delta)] if delta else [])]
+            return [*self._hide(), *([Commit(delta, event.utterance_id)] if delta else [])]
+        if isinstance(event, Retract):
+            count = self.joiner.retract(event)
+            return [*self._hide(), *([Erase(event.utterance_id, count, event.command)] if count != 0 else [])]
         if isinstance(event, SpeechEnd):
             self.joiner.feed(event)
             return self._hide()  # a discarded utterance leaves nothing behind

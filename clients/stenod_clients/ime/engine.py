@@ -4,7 +4,8 @@ Run it as ``stenod ime``: it connects to the IBus daemon (``$IBUS_ADDRESS``, els
 the ``stenod`` engine and follows the daemon's events; select it with ``ibus engine stenod`` or as an input
 source. Launched by IBus from the component file that ``stenod install --user --client ime`` writes, it is
 ``stenod ime --ibus``. Keys pass through untouched, so typing works as with any layout. The engine's
-property shows whether the daemon listens; activating it pauses or resumes.
+property shows whether the daemon listens; activating it pauses or resumes. A spoken "scratch that" erases
+what was committed for the utterance it withdraws, with BackSpace keys, in the text field it went to only.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from stenod.core.committed import KEPT
 from stenod.core.events import Event
 from stenod.errors import StenodError
-from stenod_clients.ime.dictation import Action, Commit, Dictation, Show, State
+from stenod_clients.ime.dictation import Action, Commit, Dictation, Erase, Show, State
 from stenod_clients.ime.install import BUS_NAME, ENGINE
 
+BACKSPACE_KEYCODE = 14  # the kernel's KEY_BACKSPACE, as IBus counts key codes
 PENDING_S = 10.0  # a final that arrives while no text field has the focus waits this long for one
 LABELS = {"listening": "Dictation: listening", "paused": "Dictation: paused (click to resume)"}
 
@@ -47,7 +50,8 @@ class Router:
 
     def __init__(self) -> None:
         self.focused: Any = None
-        self.pending: list[tuple[float, str]] = []
+        self.pending: list[tuple[float, str, int]] = []
+        self.committed: dict[int, Any] = {}  # utterance → the engine (text field) its text was committed to
         self.state = "starting"
         self.on_state: Callable[[str], None] = lambda state: None
 
@@ -61,21 +65,38 @@ class Router:
                     self.focused.show(action.text)
             elif isinstance(action, Commit):
                 if self.focused is not None:
-                    self.focused.commit(action.text)
+                    self._commit(self.focused, action.text, action.utterance)
                 else:
                     now = time.monotonic()
-                    self.pending = [(at, text) for at, text in self.pending if now - at <= PENDING_S]
-                    self.pending.append((now, action.text))
+                    self.pending = [p for p in self.pending if now - p[0] <= PENDING_S]
+                    self.pending.append((now, action.text, action.utterance))
+            elif isinstance(action, Erase):
+                self._erase(action)
+
+    def _commit(self, engine: Any, text: str, utterance: int) -> None:
+        engine.commit(text)
+        self.committed[utterance] = engine
+        while len(self.committed) > KEPT:
+            del self.committed[next(iter(self.committed))]
+
+    def _erase(self, action: Erase) -> None:
+        engine = self.committed.pop(action.utterance, None)
+        if action.count is None:
+            _say(f'"{action.command}": cannot take back utterance {action.utterance}, later text came after it')
+        elif engine is None or engine is not self.focused:
+            _say(f'"{action.command}": not erasing {action.count} characters, another text field has the focus')
+        else:
+            engine.erase(action.count)
 
     def focus(self, engine: Any) -> None:
         self.focused = engine
-        fresh = [text for at, text in self.pending if time.monotonic() - at <= PENDING_S]
+        fresh = [p for p in self.pending if time.monotonic() - p[0] <= PENDING_S]
         dropped = len(self.pending) - len(fresh)
         if dropped:
             _say(f"{dropped} final(s) arrived with no text field focused and were not committed")
         self.pending = []
-        for text in fresh:
-            engine.commit(text)
+        for _, text, utterance in fresh:
+            self._commit(engine, text, utterance)
 
     def blur(self, engine: Any) -> None:
         if self.focused is engine:
@@ -100,6 +121,13 @@ def make_engine_class(GObject: Any, IBus: Any, router: Router, control: Callable
         def commit(self, text: str) -> None:
             self.hide_preedit_text()
             self.commit_text(IBus.Text.new_from_string(text))
+
+        def erase(self, count: int) -> None:
+            """BackSpace ``count`` times, forwarded to the application as keys (works where surrounding text
+            is not offered, as in terminals)."""
+            for _ in range(count):
+                self.forward_key_event(IBus.KEY_BackSpace, BACKSPACE_KEYCODE, 0)
+                self.forward_key_event(IBus.KEY_BackSpace, BACKSPACE_KEYCODE, IBus.ModifierType.RELEASE_MASK)
 
         def property(self) -> Any:
             state = router.state

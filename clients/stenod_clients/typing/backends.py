@@ -10,7 +10,8 @@
 | ``paste`` | X11 (``xclip``) or Wayland (``wl-copy``) | clipboard, then the paste chord; restores the clipboard |
 | ``stdout`` | anywhere | writes the text to standard output |
 
-``paste`` suits non-US layouts and input methods, which key-event typing gets wrong.
+``paste`` suits non-US layouts and input methods, which key-event typing gets wrong. Every backend can also
+``erase`` (press BackSpace a number of times), which takes back text after a spoken "scratch that".
 """
 
 from __future__ import annotations
@@ -92,6 +93,10 @@ class Backend:
     def type(self, text: str) -> None:
         raise NotImplementedError
 
+    def erase(self, count: int) -> None:
+        """Press BackSpace ``count`` times in the focused window."""
+        raise NotImplementedError
+
 
 class Xdotool(Backend):
     name = "xdotool"
@@ -104,6 +109,10 @@ class Xdotool(Backend):
 
     def type(self, text: str) -> None:
         _run(["xdotool", "type", "--clearmodifiers", "--delay", str(self.delay_ms), "--", text])
+
+    def erase(self, count: int) -> None:
+        if count > 0:
+            _run(["xdotool", "key", "--clearmodifiers", "--delay", "8", "--repeat", str(count), "BackSpace"])
 
     @staticmethod
     def chord(keys: str) -> None:
@@ -126,6 +135,10 @@ class Wtype(Backend):
 
     def type(self, text: str) -> None:
         _run(["wtype", "-s", self.KEYMAP_SETTLE_MS, "--", text])
+
+    def erase(self, count: int) -> None:
+        if count > 0:
+            _run(["wtype", "-s", self.KEYMAP_SETTLE_MS, *(["-k", "BackSpace"] * count)])
 
     @classmethod
     def chord(cls, keys: str) -> None:
@@ -154,6 +167,10 @@ class Dotool(Backend):
                 commands.append(f"type {line}")
         _run(["dotool"], stdin="\n".join(commands) + "\n")
 
+    def erase(self, count: int) -> None:
+        if count > 0:
+            _run(["dotool"], stdin="typedelay 4\n" + "key backspace\n" * count)
+
     @staticmethod
     def chord(keys: str) -> None:
         _run(["dotool"], stdin=f"key {keys}\n")
@@ -175,10 +192,17 @@ class Ydotool(Backend):
         if not text.isascii():
             odd = "".join(sorted({c for c in text if not c.isascii()}))
             raise TypingError(f"ydotool can only type ASCII, not {odd!r}: use --backend paste")
-        socket = ydotool_socket()
-        env = {**os.environ, **({"YDOTOOL_SOCKET": str(socket)} if socket else {})}
         # From stdin, text is typed as it is (no backslash escapes); 4 ms between keys, each held 8 ms.
-        _run(["ydotool", "type", "--key-delay", "4", "--key-hold", "8", "--file", "-"], stdin=text, env=env)
+        _run(["ydotool", "type", "--key-delay", "4", "--key-hold", "8", "--file", "-"], stdin=text, env=self._env())
+
+    def erase(self, count: int) -> None:
+        if count > 0:  # 14 is the kernel's KEY_BACKSPACE: down, up
+            _run(["ydotool", "key", "--key-delay", "4", *(["14:1", "14:0"] * count)], env=self._env())
+
+    @staticmethod
+    def _env() -> dict[str, str]:
+        socket = ydotool_socket()
+        return {**os.environ, **({"YDOTOOL_SOCKET": str(socket)} if socket else {})}
 
 
 class Paste(Backend):
@@ -234,6 +258,12 @@ class Paste(Backend):
         if previous is not None:
             _run(copy, stdin=previous, serves=True)
 
+    def erase(self, count: int) -> None:
+        tools = self._tools()
+        if isinstance(tools, str):
+            raise TypingError(tools)
+        tools[2]().erase(count)
+
 
 class Stdout(Backend):
     name = "stdout"
@@ -243,6 +273,11 @@ class Stdout(Backend):
 
     def type(self, text: str) -> None:
         sys.stdout.write(text)
+        sys.stdout.flush()
+
+    def erase(self, count: int) -> None:
+        """A backspace character for each: a terminal moves back over them, a program can apply them."""
+        sys.stdout.write("\b" * count)
         sys.stdout.flush()
 
 
@@ -261,6 +296,9 @@ class _Missing(Backend):
         return self.why
 
     def type(self, text: str) -> None:
+        raise TypingError(self.why)
+
+    def erase(self, count: int) -> None:
         raise TypingError(self.why)
 
 

@@ -26,11 +26,13 @@ TERMINAL_PASTE = "ctrl+shift+v"
 @dataclass(frozen=True)
 class Focused:
     """The focused application's names (app id, window class…, lower case, space-separated) and how they were
-    found; ``name`` is "" when this session cannot tell, with ``why``."""
+    found; ``name`` is "" when this session cannot tell, with ``why``. ``window`` identifies the window itself
+    (an X window id, a sway container id, a Hyprland address), "" when unknown."""
 
     name: str
     via: str = ""
     why: str = ""
+    window: str = ""
 
 
 def _run(argv: list[str], env: Mapping[str, str]) -> str:
@@ -51,7 +53,7 @@ def _x11(env: Mapping[str, str]) -> Focused:
     if not window or window == "0":
         return Focused("", "x11", "no window has the focus")
     names = re.findall(r'"([^"]*)"', _run(["xprop", "-id", window, "WM_CLASS"], env))
-    return Focused(" ".join(dict.fromkeys(n.lower() for n in names if n)), "x11")
+    return Focused(" ".join(dict.fromkeys(n.lower() for n in names if n)), "x11", window=str(int(window, 0)))
 
 
 def _sway(env: Mapping[str, str]) -> Focused:
@@ -67,7 +69,8 @@ def _sway(env: Mapping[str, str]) -> Focused:
         if node.get("focused") and node.get("type") in ("con", "floating_con"):
             props = node.get("window_properties") or {}
             names = [node.get("app_id") or "", props.get("instance") or "", props.get("class") or ""]
-            return Focused(" ".join(dict.fromkeys(n.lower() for n in names if n)), "sway")
+            found = " ".join(dict.fromkeys(n.lower() for n in names if n))
+            return Focused(found, "sway", window=str(node.get("id", "")))
         stack += node.get("nodes", []) + node.get("floating_nodes", [])
     return Focused("", "sway", "no window has the focus")
 
@@ -79,7 +82,7 @@ def _hyprland(env: Mapping[str, str]) -> Focused:
         window = {}
     names = [str(window.get("class") or ""), str(window.get("initialClass") or "")]
     found = " ".join(dict.fromkeys(n.lower() for n in names if n))
-    return Focused(found, "hyprland", "" if found else "hyprctl named no window")
+    return Focused(found, "hyprland", "" if found else "hyprctl named no window", str(window.get("address") or ""))
 
 
 def focused_app(env: Mapping[str, str] | None = None) -> Focused:
@@ -94,6 +97,11 @@ def focused_app(env: Mapping[str, str] | None = None) -> Focused:
     if env.get("DISPLAY"):
         return _x11(env)
     return Focused("", "", "no graphical session")
+
+
+def same_window(before: Focused, now: Focused) -> bool:
+    """Whether ``now`` is the window ``before`` was; True when either cannot be told (nothing to compare)."""
+    return not before.window or not now.window or before.window == now.window
 
 
 def paste_chord(app: str, default: str, per_app: Mapping[str, str] | None = None) -> str:

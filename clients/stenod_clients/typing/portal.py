@@ -31,7 +31,7 @@ KEYBOARD = 1  # device type bit
 PERSIST_UNTIL_REVOKED = 2
 PRESSED, RELEASED = 1, 0
 KEYSYM_NAMES = {"\n": 0xFF0D, "\t": 0xFF09, "\b": 0xFF08}  # Return, Tab, BackSpace
-CONTROL_L, LETTER_V = 0xFFE3, 0x76
+CONTROL_L, LETTER_V, BACKSPACE = 0xFFE3, 0x76, 0xFF08
 T = TypeVar("T")
 
 
@@ -99,6 +99,15 @@ class PortalKeyboard(Backend):
             self._session = ""
             raise TypingError(f"portal: {type(exc).__name__}: {exc}") from None
 
+    def erase(self, count: int) -> None:
+        try:
+            self._call(self._erase(count))
+        except PortalError as exc:
+            raise TypingError(f"portal: {exc}") from None
+        except Exception as exc:
+            self._session = ""
+            raise TypingError(f"portal: {type(exc).__name__}: {exc}") from None
+
     def close(self) -> None:
         if self._thread is None:
             return
@@ -154,6 +163,14 @@ class PortalKeyboard(Backend):
             return
         for char in text:
             await self._tap(keysym(char))
+
+    async def _erase(self, count: int) -> None:
+        if count <= 0:
+            return
+        if not self._session:
+            self._session = await self._start()
+        for _ in range(count):
+            await self._tap(BACKSPACE)
 
     async def _key(self, sym: int, state: int) -> None:
         assert self._portal is not None

@@ -1,28 +1,74 @@
-"""The typing client's loop: follow the daemon's events and type what the joiner says."""
+"""The typing client's loop: follow the daemon's events, type what the joiner says, take back what is retracted.
+
+Each utterance's text goes to the window that had the focus when its first characters were typed. A
+``retract`` (a spoken "scratch that") erases exactly the characters typed for its utterance, with BackSpace,
+and only in that window: when another window has the focus by then, nothing is erased and the client says so.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from collections import OrderedDict
+from collections.abc import Callable
 
-from stenod.core.committed import Joiner
+from stenod.core.committed import KEPT, Joiner
+from stenod.core.events import Retract
 from stenod_clients.connection import Subscription
 from stenod_clients.typing.backends import Backend, TypingError
+from stenod_clients.typing.focus import Focused, focused_app, same_window
 
 
 def _say(message: str) -> None:
     print(f"stenod type: {message}", file=sys.stderr, flush=True)
 
 
+class Typist:
+    """Types into the focused window and remembers, per utterance, how much went where."""
+
+    def __init__(self, backend: Backend, live: bool = False, focus: Callable[[], Focused] = focused_app) -> None:
+        self.backend = backend
+        self.joiner = Joiner(live=live)
+        self.focus = focus
+        self.windows: OrderedDict[int, Focused] = OrderedDict()  # utterance → the window its text went to
+
+    async def type(self, utterance: int, text: str) -> None:
+        if utterance not in self.windows:
+            self.windows[utterance] = await asyncio.to_thread(self.focus)
+            while len(self.windows) > KEPT:
+                self.windows.popitem(last=False)
+        try:
+            await asyncio.to_thread(self.backend.type, text)
+        except TypingError as exc:  # the words are not lost: `stenod history` has every final
+            _say(f"could not type {len(text)} characters ({exc}); `stenod paste-last` types the last final again")
+
+    async def take_back(self, event: Retract) -> None:
+        count = self.joiner.retract(event)
+        where = self.windows.pop(event.utterance_id, None)
+        if count is None:
+            _say(f'"{event.command}": cannot take back utterance {event.utterance_id}, later text was typed after it')
+            return
+        if not count:
+            return
+        now = await asyncio.to_thread(self.focus)
+        if where is not None and not same_window(where, now):
+            _say(f'"{event.command}": not erasing {count} characters, they were typed into '
+                 f'{where.name or "another window"} and {now.name or "another window"} has the focus now')
+            return
+        try:
+            await asyncio.to_thread(self.backend.erase, count)
+        except TypingError as exc:
+            _say(f'"{event.command}": could not erase {count} characters ({exc})')
+
+
 async def run(backend: Backend, live: bool = False, url: str | None = None) -> None:
     """Type dictation into the focused window until cancelled."""
-    joiner = Joiner(live=live)
+    typist = Typist(backend, live)
     _say(f"typing with {backend.name}" + (" (live: stable words as they are committed)" if live else ""))
     async for event in Subscription(url, on_status=_say):
-        text = joiner.feed(event)
-        if not text:
+        if isinstance(event, Retract):
+            await typist.take_back(event)
             continue
-        try:
-            await asyncio.to_thread(backend.type, text)
-        except TypingError as exc:  # the words are not lost: they go to the journal
-            _say(f"could not type {text!r}: {exc}")
+        text = typist.joiner.feed(event)
+        if text and typist.joiner.utterance is not None:
+            await typist.type(typist.joiner.utterance, text)

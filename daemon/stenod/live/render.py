@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from stenod.core.events import Error, Event, Final, Partial, SpeechEnd, Status
+from stenod.core.events import Error, Event, Final, Partial, Retract, SpeechEnd, Status
 
 
 def _clock(ms: int) -> str:
@@ -17,6 +17,7 @@ class LiveView:
         self.out = out
         self.tty = out.isatty()
         self._drawn = False
+        self._finals: dict[int, str] = {}  # recent finals' text, by utterance, for a retract to name
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, Partial):
@@ -29,7 +30,12 @@ class LiveView:
         if isinstance(event, Final):
             lag = event.emitted_at - event.end_ms / 1000
             self.out.write(f"{_clock(event.start_ms)}  {event.text}   (+{lag:.2f} s)\n")
-        elif isinstance(event, SpeechEnd) and event.discarded:
+            self._finals = {**dict(list(self._finals.items())[-99:]), event.utterance_id: event.text}
+        elif isinstance(event, Retract):
+            withdrawn = self._finals.pop(event.utterance_id, "")
+            what = f"withdrew {withdrawn.strip()!r}" if withdrawn else "withdrew what this utterance said"
+            self.out.write(f"{_clock(event.audio_ms)}  [{event.command}: {what}]\n")
+        elif isinstance(event, SpeechEnd) and event.discarded and event.discarded != "command":
             self.out.write(f"{_clock(event.start_ms)}  [no text: {event.discarded}]\n")
         elif isinstance(event, Error):
             self.out.write(f"error: {event.message}\n")
