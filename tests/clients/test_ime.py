@@ -2,7 +2,8 @@
 method, and the daemon hearing a dev-set utterance through the PulseAudio virtual microphone.
 
 The window's text must equal the daemon's finals, and while the person speaks the words must appear in the
-window as preedit (a screenshot shows it, underlined, after the committed text).
+window as preedit (a screenshot shows it, underlined, after the committed text). A spoken "Delete that." then
+takes the last sentence back out of the field.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from support.daemon import JFK, free_port, utterances_closed, valid
 from support.dbus_session import session_bus
 from support.processes import reap, reap_group
 from support.pulse import private_pulse
+from support.speech import DELETE_THAT, spoken
 from support.waits import until
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -42,6 +44,7 @@ class Dictated:
     truth: list[dict] = field(default_factory=list)
     window: list[dict] = field(default_factory=list)
     speech_s: float = 0.0
+    dictated_upto: int = 0  # window log entries before the spoken command
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -132,6 +135,12 @@ def dictated(eval_dir, tmp_path_factory) -> Iterator[Dictated]:
             finals = [e["text"] for e in list(result.truth) if e["type"] == "final"]
             until(lambda: [e for e in _jsonl(window_log) if "text" in e][-1:] == [{"text": " ".join(finals)}],
                   "the window holds the finals", timeout=30)
+            result.dictated_upto = len(_jsonl(window_log))
+            closed = sum(e["type"] == "speech_end" for e in list(result.truth))
+            subprocess.run(["paplay", str(spoken(DELETE_THAT, tmp))], env=pulse_env, check=True, timeout=60)
+            until(lambda: utterances_closed(list(result.truth), past=closed), "the command's utterance ends")
+            until(lambda: [e for e in _jsonl(window_log) if "text" in e][-1:] == [{"text": " ".join(finals[:-1])}],
+                  "the window lost the last sentence", timeout=30)
         reader.join(10)
         result.window = _jsonl(window_log)
         if screenshot.exists():
@@ -145,10 +154,20 @@ def dictated(eval_dir, tmp_path_factory) -> Iterator[Dictated]:
 def test_the_window_holds_exactly_the_finals(dictated) -> None:
     finals = [e["text"] for e in valid(dictated.truth) if e["type"] == "final"]
     assert word_error_rate([JFK], [" ".join(finals)]) <= 0.15
-    texts = [e["text"] for e in dictated.window if "text" in e]
+    texts = [e["text"] for e in dictated.window[:dictated.dictated_upto] if "text" in e]
     assert texts[-1] == " ".join(finals)
     # Committed text only ever grows: nothing reached the field that was taken back.
     assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(texts))
+
+
+def test_delete_that_erased_exactly_the_last_sentence_from_the_field(dictated) -> None:
+    events = valid(dictated.truth)
+    finals = [e for e in events if e["type"] == "final"]
+    retracts = [e for e in events if e["type"] == "retract"]
+    assert [r["utterance_id"] for r in retracts] == [finals[-1]["utterance_id"]]
+    after = [e["text"] for e in dictated.window[dictated.dictated_upto:] if "text" in e]
+    assert after[-1] == " ".join(f["text"] for f in finals[:-1])
+    assert all(earlier.startswith(later) for earlier, later in itertools.pairwise(after))  # only erased
 
 
 def test_words_showed_as_preedit_while_spoken(dictated) -> None:
