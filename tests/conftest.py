@@ -49,6 +49,16 @@ def _stenod_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
         yield path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _stenod_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Keep what the daemons and commands the tests start keep between runs (the dictation history, the
+    portal's restore token) out of ``~/.local/state``."""
+    with pytest.MonkeyPatch.context() as mp:
+        path = tmp_path_factory.mktemp("stenod-state")
+        mp.setenv("XDG_STATE_HOME", str(path))
+        yield path
+
+
 @pytest.fixture(scope="session")
 def eval_dir() -> Path:
     """The evaluation set: ``$STENOD_EVAL_DIR`` or ``<repo>/../shared/eval``. Missing data is a failure."""

@@ -39,6 +39,32 @@ def test_show_round_trips(tmp_path) -> None:
     assert load(again) == config
 
 
+def test_the_history_is_on_by_default_and_off_with_one_setting(tmp_path) -> None:
+    assert Config().history.enabled and Config().history.retention_days == 30
+    path = tmp_path / "config.toml"
+    path.write_text("[history]\nenabled = false\nretention_days = 0\n")
+    config = load(path)
+    assert not config.history.enabled and config.history.retention_days == 0
+    assert "[history]\nenabled = false\nretention_days = 0\n" in to_toml(config)
+    again = tmp_path / "again.toml"
+    again.write_text(to_toml(config))
+    assert load(again) == config
+
+
+def test_numbers_are_off_by_default_and_reach_the_daemons_clean_up(tmp_path) -> None:
+    from stenod.daemon import pipeline_config
+
+    assert not Config().stream.numbers and not pipeline_config(Config()).cleanup.numbers
+    path = tmp_path / "config.toml"
+    path.write_text("[stream]\nnumbers = true\n")
+    config = load(path)
+    assert config.stream.numbers and pipeline_config(config).cleanup.numbers
+    assert "numbers = true\n" in to_toml(config)
+    again = tmp_path / "again.toml"
+    again.write_text(to_toml(config))
+    assert load(again) == config
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("[audio]\ndevise = 1\n", "unknown key audio.devise"),
     ("[sound]\n", "unknown section [sound]"),
@@ -54,6 +80,8 @@ def test_show_round_trips(tmp_path) -> None:
     ("[llm]\nurl = \"http://127.0.0.1:port/v1\"\n", "llm.url: expected an http:// or https:// base URL"),
     ("[llm]\ntimeout_ms = 10\n", "llm.timeout_ms: expected 50 to 60000, got 10"),
     ("[llm]\napi_key_env = \"sk-abc123\"\n", "llm.api_key_env: expected the name of an environment variable"),
+    ("[history]\nretention_days = 36501\n", "history.retention_days: expected 0 to 36500, got 36501"),
+    ("[history]\nenabled = 1\n", "history.enabled: expected true or false"),
     ("[audio\n", "not valid TOML"),
 ])
 def test_bad_files_name_the_problem(tmp_path, text: str, message: str) -> None:

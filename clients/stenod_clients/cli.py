@@ -1,4 +1,5 @@
-"""The client subcommands of ``stenod``: tail, type, ptt, ime, captions, pause, resume, toggle, hold, release, end."""
+"""The client subcommands of ``stenod``: tail, type, paste-last, ptt, ime, captions, pause, resume, toggle, hold,
+release, end."""
 
 from __future__ import annotations
 
@@ -6,8 +7,12 @@ import argparse
 import asyncio
 import contextlib
 import sys
+from typing import TYPE_CHECKING
 
 from stenod.errors import StenodError
+
+if TYPE_CHECKING:
+    from stenod.config import Config
 
 URL_HELP = "the daemon: ws://HOST:PORT or unix:///PATH (default: $STENOD_URL, else the daemon's config)"
 
@@ -20,18 +25,25 @@ def cmd_tail(args: argparse.Namespace) -> int:
     return 0
 
 
-def _paste_keys(args: argparse.Namespace) -> tuple[str, dict[str, str] | None]:
+def _config() -> Config:
+    """The daemon's configuration file, as the typing client reads it (defaults when it is unusable)."""
+    from stenod.config import Config, ConfigError, load
+
+    try:
+        return load()
+    except ConfigError as exc:
+        print(f"stenod type: {exc}; using the defaults", file=sys.stderr)
+        return Config()
+
+
+def _paste_keys(args: argparse.Namespace, config: Config | None = None) -> tuple[str, dict[str, str] | None]:
     """The paste chord, and the chords by application (None when --paste-keys fixes one for all)."""
     if args.paste_keys:
         return args.paste_keys, None
-    from stenod.config import ConfigError, load
+    from stenod_clients.typing.shaping import Shaping
 
-    try:
-        typing = load().typing
-    except ConfigError as exc:
-        print(f"stenod type: {exc}; pasting with ctrl+v", file=sys.stderr)
-        return "ctrl+v", {}
-    return typing.paste_keys, dict(typing.app_paste_keys)
+    config = config or _config()
+    return config.typing.paste_keys, Shaping.from_config(config).paste_keys(dict(config.typing.app_paste_keys))
 
 
 def _check_typing(args: argparse.Namespace) -> int:
@@ -40,7 +52,10 @@ def _check_typing(args: argparse.Namespace) -> int:
 
     for name, why in backends.check():
         print(f"{name:<8} {'works' if not why else 'no: ' + why}")
-    chord, per_app = _paste_keys(args)
+    from stenod_clients.typing.shaping import Shaping
+
+    config = _config()
+    chord, per_app = _paste_keys(args, config)
     try:
         picked = backends.choose("auto", chord, per_app).name
     except backends.TypingError:
@@ -49,6 +64,8 @@ def _check_typing(args: argparse.Namespace) -> int:
     app = focused_app()
     shown = app.name or f"unknown ({app.why})"
     print(f"focused app: {shown}; paste chord there: {paste_chord(app.name, chord, per_app)}")
+    profile = Shaping.from_config(config).profile(app.name)
+    print(f"profile there: {profile.describe() if profile else 'none (the daemon’s clean-up as it is)'}")
     return 0 if picked != "none" else 1
 
 
@@ -57,11 +74,34 @@ def cmd_type(args: argparse.Namespace) -> int:
 
     if args.check:
         return _check_typing(args)
+    from stenod_clients.typing.shaping import Shaping
+
+    config = _config()
     try:
-        backend = backends.choose(args.backend, *_paste_keys(args))
+        backend = backends.choose(args.backend, *_paste_keys(args, config))
     except backends.TypingError as exc:
         raise StenodError(str(exc)) from None
-    asyncio.run(typer.run(backend, live=args.live, url=args.url))
+    asyncio.run(typer.run(backend, live=args.live, url=args.url, shaping=Shaping.from_config(config)))
+    return 0
+
+
+def cmd_paste_last(args: argparse.Namespace) -> int:
+    """Type the newest final of the history that was not retracted again; read from the file, no daemon needed."""
+    from stenod.history.store import HistoryStore, history_path
+    from stenod_clients.typing import backends
+
+    store = HistoryStore.open_readonly(history_path())
+    entry = None
+    if store is not None:
+        with store:
+            entry = store.last()
+    if entry is None:
+        print(f"stenod paste-last: nothing to paste: no dictation in the history ({history_path()})", file=sys.stderr)
+        return 1
+    try:
+        backends.choose(args.backend, *_paste_keys(args)).type(entry.text)
+    except backends.TypingError as exc:
+        raise StenodError(str(exc)) from None
     return 0
 
 
@@ -143,6 +183,14 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--check", action="store_true", help="report which backends work here and why not")
     p.add_argument("--url", default=None, help=URL_HELP)
     p.set_defaults(func=cmd_type)
+
+    p = sub.add_parser("paste-last", help="type the last dictated final again (from the history; bind it to a "
+                       "shortcut)")
+    p.add_argument("--backend", default="auto",
+                   help="auto (default), xdotool, wtype, portal (GNOME/KDE Wayland), dotool, ydotool, paste or stdout")
+    p.add_argument("--paste-keys", default=None, help="the paste chord for --backend paste, for every window "
+                   "(default: [typing] paste_keys, ctrl+v, and ctrl+shift+v in terminals)")
+    p.set_defaults(func=cmd_paste_last)
 
     for name, what in (("pause", "stop dictation (audio is dropped until resume)"), ("resume", "start dictation"),
                        ("toggle", "pause if listening, resume if paused (bind it to a shortcut)"),

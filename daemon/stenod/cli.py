@@ -31,6 +31,12 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    from stenod.history.command import run
+
+    return run(args)
+
+
 def cmd_models_list(args: argparse.Namespace) -> int:
     from stenod.engine.cache import list_converted
     from stenod.engine.models import CATALOGUE, resolve
@@ -100,6 +106,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     from stenod.audio.files import load_audio
     from stenod.config import Config, ModelConfig, StreamConfig
     from stenod.core.cleanup import CleanupConfig
+    from stenod.core.commands import CommandsConfig
     from stenod.core.events import Event
     from stenod.core.pipeline import PipelineConfig
     from stenod.live.files import run_fast, run_realtime
@@ -120,7 +127,8 @@ def cmd_stream(args: argparse.Namespace) -> int:
             raise StenodError(f"--replace {pair!r}: expected FROM=TO")
         replacements[source.strip()] = target
     config = PipelineConfig(language=args.language, partials=not args.no_partials,
-                            cleanup=CleanupConfig(spoken_punctuation=args.spoken_punctuation,
+                            commands=CommandsConfig(enabled=args.commands),
+                            cleanup=CleanupConfig(spoken_punctuation=args.spoken_punctuation, numbers=args.numbers,
                                                   replacements=replacements, vocabulary=vocabulary))
     sink: Callable[[Event], None]
     if args.json:
@@ -247,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_transcribe(sub)
     _add_models(sub)
     _add_daemon_commands(sub)
+    _add_history(sub)
     _add_stream(sub)
 
     from stenod_clients.cli import add_commands
@@ -317,6 +326,14 @@ def _add_daemon_commands(sub: Subcommands) -> None:
     p.set_defaults(func=cmd_config_show)
 
 
+def _add_history(sub: Subcommands) -> None:
+    from stenod.history.command import add_arguments
+
+    p = sub.add_parser("history", help="list or search the dictation history (--clear deletes it)")
+    add_arguments(p)
+    p.set_defaults(func=cmd_history)
+
+
 def _add_run(sub: Subcommands) -> None:
     p = sub.add_parser("run", help="the dictation daemon: microphone → events on ws://127.0.0.1:7767/v1/events")
     p.add_argument("--config", "-c", default=None, help="config file (default: $XDG_CONFIG_HOME/stenod/config.toml)")
@@ -352,6 +369,10 @@ def _add_stream(sub: Subcommands) -> None:
     p.add_argument("--vad", choices=["silero", "webrtc"], default="silero", help="voice-activity detector")
     p.add_argument("--no-partials", action="store_true", help="finals only")
     p.add_argument("--spoken-punctuation", action="store_true", help='"comma", "new line"… become marks')
+    p.add_argument("--numbers", action="store_true",
+                   help='spoken numbers as digits in finals: "twenty five" → 25, "ten percent" → 10%%')
+    p.add_argument("--no-commands", dest="commands", action="store_false",
+                   help='do not act on spoken commands ("scratch that" withdraws the previous final)')
     p.add_argument("--replace", action="append", default=[], metavar="FROM=TO",
                    help="replace a word or phrase in final text (repeatable; whole words, any case)")
     p.add_argument("--vocabulary", action="append", default=[], metavar="TERM",

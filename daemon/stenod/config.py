@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from stenod.core.cleanup import CleanupConfig
+from stenod.core.commands import CommandsConfig
+from stenod.core.profiles import Profile
 from stenod.errors import StenodError
 from stenod.net.addresses import is_loopback
 from stenod.paths import config_path
@@ -59,6 +62,7 @@ class StreamConfig:
     vad: str = "silero"
     partials: bool = True
     spoken_punctuation: bool = False
+    numbers: bool = False  # spoken numbers as digits in finals: "twenty five" → 25, "ten percent" → 10%
     replacements: dict[str, str] = field(default_factory=dict)
     vocabulary: tuple[str, ...] = ()  # names and jargon: the model is prompted with them, near-misses corrected
 
@@ -85,6 +89,12 @@ class TypingConfig:
 
 
 @dataclass(frozen=True)
+class HistoryConfig:
+    enabled: bool = True  # keep the microphone's finals in $XDG_STATE_HOME/stenod/history.sqlite3
+    retention_days: int = 30  # finals older than this are deleted (at start, then daily); 0: kept for ever
+
+
+@dataclass(frozen=True)
 class Config:
     audio: AudioConfig = field(default_factory=AudioConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -92,6 +102,9 @@ class Config:
     stream: StreamConfig = field(default_factory=StreamConfig)
     llm: LlmConfig = field(default_factory=LlmConfig)
     typing: TypingConfig = field(default_factory=TypingConfig)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
+    commands: CommandsConfig = field(default_factory=CommandsConfig)
+    profiles: dict[str, Profile] = field(default_factory=dict)  # [profiles.NAME]: per-application rules
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -104,7 +117,8 @@ RANGES = {("audio", "block_ms"): (5, 500), ("audio", "release_tail_ms"): (0, 200
           ("model", "threads"): (0, 64), ("server", "replay_events"): (1, 10**6),
           ("server", "max_queued_finals"): (1, 10**6), ("server", "max_message_bytes"): (1024, 1 << 30),
           ("server", "max_upload_bytes"): (1024, 1 << 31), ("server", "max_upload_seconds"): (1, 86400),
-          ("llm", "timeout_ms"): (50, 60000), ("llm", "summary_timeout_s"): (1, 3600), ("model", "final_beam"): (0, 16)}
+          ("llm", "timeout_ms"): (50, 60000), ("llm", "summary_timeout_s"): (1, 3600), ("model", "final_beam"): (0, 16),
+          ("history", "retention_days"): (0, 36500)}
 
 
 def _check(section: str, key: str, value: Any, default: Any) -> Any:
@@ -158,12 +172,16 @@ def merge(config: Config, data: dict[str, Any], origin: str = "") -> Config:
     """``config`` with the sections and keys of ``data`` (as read from TOML) applied."""
     prefix = f"{origin}: " if origin else ""
     sections = {f.name: f for f in fields(Config)}
-    updated = {}
+    updated: dict[str, Any] = {}
     for section, values in data.items():
         if section not in sections:
             raise ConfigError(f"{prefix}unknown section [{section}] (known: {', '.join(sections)})")
         if not isinstance(values, dict):
             raise ConfigError(f"{prefix}[{section}] must be a table")
+        if section == "profiles":
+            updated[section] = {**config.profiles, **{name: _profile(name, table, prefix)
+                                                      for name, table in values.items()}}
+            continue
         current = getattr(config, section)
         keys = {f.name for f in fields(current)}
         changes = {}
@@ -176,6 +194,35 @@ def merge(config: Config, data: dict[str, Any], origin: str = "") -> Config:
                 raise ConfigError(f"{prefix}{exc}") from None
         updated[section] = replace(current, **changes)
     return replace(config, **updated)
+
+
+def _profile(name: str, table: Any, prefix: str) -> Profile:
+    """One ``[profiles.NAME]`` table: every key checked like the others (a key left out keeps the daemon's)."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{prefix}[profiles.{name}] must be a table")
+    known = {f.name: f for f in fields(Profile) if f.name != "name"}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        where = f"{prefix}profiles.{name}.{key}"
+        if key not in known:
+            raise ConfigError(f"{where}: unknown key (known: {', '.join(sorted(known))})")
+        if key == "apps":
+            if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+                raise ConfigError(f"{where}: expected a list of application names, got {value!r}")
+            value = tuple(v.strip().lower() for v in value)
+        elif key == "paste_keys":
+            if not isinstance(value, str):
+                raise ConfigError(f"{where}: expected a chord such as \"ctrl+shift+v\", got {value!r}")
+        elif not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        values[key] = value
+    return Profile(name, **values)
+
+
+def cleanup_config(stream: StreamConfig) -> CleanupConfig:
+    """The rule-based clean-up that ``[stream]`` asks for."""
+    return CleanupConfig(spoken_punctuation=stream.spoken_punctuation, numbers=stream.numbers,
+                         replacements=dict(stream.replacements), vocabulary=stream.vocabulary)
 
 
 def load(path: Path | None = None, overrides: dict[str, dict[str, Any]] | None = None) -> Config:
@@ -225,8 +272,15 @@ def to_toml(config: Config) -> str:
     """The effective configuration, as a TOML file that ``load`` reads back to the same values."""
     lines: list[str] = []
     for section in fields(Config):
+        if section.name == "profiles":
+            continue
         lines.append(f"[{section.name}]")
         values = getattr(config, section.name)
         lines.extend(f"{f.name} = {_toml_value(getattr(values, f.name))}" for f in fields(values))
+        lines.append("")
+    for name, profile in config.profiles.items():
+        lines.append(f"[profiles.{_toml_value(name)}]")
+        lines.extend(f"{f.name} = {_toml_value(value)}" for f in fields(profile)
+                     if f.name != "name" and (value := getattr(profile, f.name)) not in (None, "", ()))
         lines.append("")
     return "\n".join(lines)

@@ -21,11 +21,12 @@ import numpy as np
 from stenod.audio.classifiers import make_classifier
 from stenod.audio.files import load_audio
 from stenod.audio.mic import Capture, choose_device
-from stenod.config import Config, ConfigError, LlmConfig, load
+from stenod.config import Config, ConfigError, LlmConfig, cleanup_config, load
 from stenod.core import SAMPLE_RATE
-from stenod.core.cleanup import CleanupConfig
 from stenod.core.events import Event
 from stenod.core.pipeline import PipelineConfig
+from stenod.history.recorder import Recorder
+from stenod.history.store import history_path
 from stenod.live.bus import EventBus
 from stenod.live.cleanup_stage import Clean
 from stenod.live.decoder import DecodeService
@@ -76,9 +77,7 @@ async def serve_forever(config: Config, config_path: Path | None, input_file: Pa
 
 def pipeline_config(config: Config) -> PipelineConfig:
     return PipelineConfig(language=config.model.language or None, partials=config.stream.partials,
-                          cleanup=CleanupConfig(spoken_punctuation=config.stream.spoken_punctuation,
-                                                replacements=dict(config.stream.replacements),
-                                                vocabulary=config.stream.vocabulary))
+                          commands=config.commands, cleanup=cleanup_config(config.stream))
 
 
 async def build(config: Config) -> DaemonState:
@@ -98,9 +97,13 @@ async def build(config: Config) -> DaemonState:
     language = config.model.language or ("en" if not engine.multilingual else "auto")
 
     def new_pipeline(publish: Callable[[Event], None], language: str | None = None,
-                     vad: dict[str, Any] | None = None, clean: Clean | None = None) -> LivePipeline:
-        """A pipeline for one stream; ``language`` and ``vad`` (VadConfig fields) override the configuration."""
+                     vad: dict[str, Any] | None = None, clean: Clean | None = None,
+                     commands: bool = False) -> LivePipeline:
+        """A pipeline for one stream; ``language`` and ``vad`` (VadConfig fields) override the configuration;
+        spoken commands only with ``commands`` (a protocol that can carry a retract)."""
         stream = pipeline_config(state.config)
+        if not commands:
+            stream = replace(stream, commands=replace(stream.commands, enabled=False))
         if language:
             stream = replace(stream, language=language)
         if vad:
@@ -111,12 +114,36 @@ async def build(config: Config) -> DaemonState:
     state.languages = set(engine.tokenizer.languages) if engine.multilingual else None
     state.transcriptions = Transcriptions(engine, decoder, config.server.max_upload_seconds)
     state.llm_cleaner = llm_cleaner_for(config.llm)
+    state.history = start_history(config, recognizer.final_engine.name)
     # The microphone's blocks come every audio.block_ms: a long silence in their arrival (suspend, a stalled
     # device) closes the utterance rather than gluing what comes after onto it.
     state.mic = LivePipeline(make_classifier(config.stream.vad), decoder,
-                             replace(pipeline_config(config), gap_s=MIC_GAP_S), bus.publish,
+                             replace(pipeline_config(config), gap_s=MIC_GAP_S), mic_publish(state),
                              clean=state.llm_cleaner.clean if state.llm_cleaner else None)
     return state
+
+
+def start_history(config: Config, model: str) -> Recorder | None:
+    """The history's writer thread, started, when ``[history]`` is on; ``model`` names the finals' model."""
+    if not config.history.enabled:
+        return None
+    recorder = Recorder(history_path(), model, config.history.retention_days)
+    recorder.start()
+    return recorder
+
+
+def mic_publish(state: DaemonState) -> Callable[[Event], None]:
+    """Where the microphone's events go: the bus, and the history when it is kept."""
+    publish = state.bus.publish
+    if state.history is None:
+        return publish
+    keep = state.history.sink(state.stream, "microphone")
+
+    def publish_and_keep(event: Event) -> None:
+        publish(event)
+        keep(event)
+
+    return publish_and_keep
 
 
 async def _start_wyoming(state: DaemonState) -> asyncio.Server | None:
@@ -272,6 +299,8 @@ async def shut_down(state: DaemonState, servers: list[Any], wyoming: asyncio.Ser
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(state.mic.finish(), timeout=10)
     await asyncio.sleep(0.1)  # let the subscribers' senders flush it
+    if state.history is not None:
+        await asyncio.to_thread(state.history.close)  # the last finals written
     if wyoming is not None:
         wyoming.close()
     for server in servers:

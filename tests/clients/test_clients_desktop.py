@@ -9,6 +9,7 @@ must show exactly the daemon's finals.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -19,16 +20,20 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from websockets.sync.client import connect
 
+from stenod.config import Config, merge
+from stenod.core.events import Event
 from stenod.errors import StenodError
 from stenod.net.auth import session_token
 from stenod_bench.clients import WINDOW, start_xvfb
 from stenod_bench.evaluation import word_error_rate
 from support.daemon import JFK, Daemon, free_port, stream_events, utterances_closed, valid
+from support.events import final, hello, retract, speech_end
 from support.processes import reap
 from support.pulse import private_pulse
 from support.speech import DELETE_THAT, spoken
@@ -182,6 +187,45 @@ def test_the_focused_x11_window_picks_the_paste_chord(display) -> None:
         assert "focused app: kitty; paste chord there: ctrl+shift+v" in out.stdout
     finally:
         reap(proc)
+
+
+def _typed_through_profile(display: dict[str, str], config: Config, events: list[Event]) -> None:
+    from stenod_clients.typing.backends import Xdotool
+    from stenod_clients.typing.focus import focused_app
+    from stenod_clients.typing.shaping import Shaping
+    from stenod_clients.typing.typer import Typist
+
+    typist = Typist(Xdotool(), focus=lambda: focused_app(display), shaping=Shaping.from_config(config))
+
+    async def feed() -> None:
+        for event in events:
+            await typist.feed(event)
+    os.environ["DISPLAY"], saved = display["DISPLAY"], os.environ.get("DISPLAY")
+    try:
+        asyncio.run(feed())
+    finally:
+        _restore_display(saved)
+
+
+def test_the_focused_window_s_profile_shapes_what_is_typed_and_check_names_it(display, tmp_path) -> None:
+    said = replace(final(1, "Twenty five apples."), raw="um twenty five apples.")
+    tables = {"mail": {"apps": ["tk"], "numbers": True, "fillers": True}}  # the Tk window's class is "tk"
+    with TextWindow(display, tmp_path) as window:
+        _typed_through_profile(display, merge(Config(), {"profiles": tables}), [hello(), said, speech_end(1)])
+        assert window.wait_for("25 apples.") == "25 apples."
+        _typed_through_profile(display, merge(Config(), {"profiles": tables}),
+                               [hello(stream="s2"), said, speech_end(1), retract(1, by=2)])
+        assert window.wait_for("25 apples.") == "25 apples."  # typed, then erased to the character
+        elsewhere = {"mail": {**tables["mail"], "apps": ["thunderbird"]}}
+        _typed_through_profile(display, merge(Config(), {"profiles": elsewhere}), [hello(), said, speech_end(1)])
+        # a new client joins nothing to what an earlier one typed
+        assert window.wait_for("25 apples.Twenty five apples.") == "25 apples.Twenty five apples."
+        config = tmp_path / "config" / "stenod" / "config.toml"
+        config.parent.mkdir(parents=True)
+        config.write_text('[profiles.mail]\napps = ["tk"]\nnumbers = true\n')
+        out = subprocess.run([sys.executable, "-m", "stenod", "type", "--check"], capture_output=True, text=True,
+                             env={**display, "XDG_CONFIG_HOME": str(tmp_path / "config")}, timeout=60)
+    assert "focused app: tk;" in out.stdout and "profile there: mail (numbers=on)" in out.stdout
 
 
 def test_type_check_reports_the_x11_backends(display) -> None:

@@ -78,3 +78,16 @@ def test_a_retract_erases_in_the_field_the_text_went_to_and_nowhere_else() -> No
     router.focus(second)
     router.apply(d.feed(retract(4, by=5)))  # the focus moved: the other field is left alone
     assert (first.text, second.text) == ("One. Four.", "")
+
+
+def test_each_final_is_shaped_by_the_focused_application_s_profile() -> None:
+    from dataclasses import replace
+
+    from stenod.core.cleanup import CleanupConfig
+    from stenod.core.commands import Commands
+    from stenod.core.profiles import Profile
+
+    mail = Profile("mail", apps=("thunderbird",), numbers=True)
+    d = Dictation(shape=lambda f: mail.shape(f, CleanupConfig(), Commands()))
+    said = replace(final(1, "Twenty five apples."), raw="twenty five apples.")
+    assert d.feed(said) == [Commit("25 apples.", 1)]

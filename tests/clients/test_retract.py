@@ -79,11 +79,7 @@ def _run_typist(focus: list[Focused], events: list[Event]) -> str:
 
     async def go() -> None:
         for event in events:
-            if event.type == "retract":
-                await typist.take_back(event)  # type: ignore[arg-type]
-            elif text := typist.joiner.feed(event):
-                assert typist.joiner.utterance is not None
-                await typist.type(typist.joiner.utterance, text)
+            await typist.feed(event)
     asyncio.run(go())
     return backend.text
 

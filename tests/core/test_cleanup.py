@@ -131,3 +131,26 @@ def test_pipeline_order_and_switches() -> None:
     assert clean(raw, CleanupConfig(fillers=False, stutters=False, capitalise=False)) == "um, i i think comma it works"
     assert [name for name, _ in steps(CleanupConfig(spoken_punctuation=True, replacements={"a": "b"}))] == [
         "fillers", "stutters", "spoken_punctuation", "replacements", "spacing", "capitalise"]
+
+
+def test_numbers_are_off_by_default_and_on_with_the_switch() -> None:
+    raw = "um, we need twenty five people at three thirty pm"
+    assert clean(raw) == "We need twenty five people at three thirty pm"
+    assert clean(raw, CleanupConfig(numbers=True)) == "We need 25 people at 3:30 p.m."
+    assert "numbers" not in [name for name, _ in steps(CleanupConfig())]
+
+
+def test_numbers_come_after_the_spoken_commands_and_before_the_users_words() -> None:
+    config = CleanupConfig(spoken_punctuation=True, numbers=True, replacements={"25": "twenty-five"})
+    assert [name for name, _ in steps(config)] == [
+        "fillers", "stutters", "spoken_punctuation", "numbers", "replacements", "spacing", "capitalise"]
+    assert clean("uh twenty five comma three point five percent period", config) == "Twenty-five, 3.5%."
+    assert clean("twenty five new line ten percent", CleanupConfig(spoken_punctuation=True, numbers=True)) == \
+        "25\n10%"
+
+
+def test_numbers_as_stutters_and_times_as_abbreviations() -> None:
+    assert clean("in twenty twenty six", CleanupConfig(numbers=True)) == "In 2026"
+    assert clean("in nineteen nineteen") == "In nineteen nineteen"  # a doubled number is not a stutter
+    assert clean("at seven pm tomorrow", CleanupConfig(numbers=True)) == "At 7 p.m. tomorrow"
+    assert clean("at 7 p.m. tomorrow") == "At 7 p.m. tomorrow"

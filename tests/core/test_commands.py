@@ -12,6 +12,7 @@ from stenod.core.pipeline import PipelineConfig
 from stenod.live.files import run_fast
 
 ON = CommandsConfig()
+PLAIN = CleanupConfig()
 
 
 @pytest.mark.parametrize(("said", "kind", "start"), [
@@ -69,7 +70,7 @@ def test_words_that_may_become_a_command_are_held_back(words: list[str], held: i
 
 
 def _session(utterances: list[str], commands: CommandsConfig = ON,
-             cleanup: CleanupConfig = CleanupConfig()) -> list[Event]:
+             cleanup: CleanupConfig = PLAIN) -> list[Event]:
     """Each utterance spoken in 1.5 s of tone, with 1 s of silence between them."""
     script: list[ScriptWord] = []
     audio = [np.zeros(SAMPLE_RATE, np.float32)]
@@ -136,3 +137,16 @@ def test_a_retract_round_trips_through_the_protocol() -> None:
     data = retract.to_dict()
     assert data["type"] == "retract" and data["utterance_id"] == 1 and data["command"] == "undo"
     assert Event.from_dict(data) == retract
+
+
+def test_announced_text_never_has_to_change_when_numbers_or_commands_follow() -> None:
+    utterances = ["I bought twenty five red apples today.", "Scratch that.", "Literal new line please."]
+    events = _session(utterances, cleanup=CleanupConfig(numbers=True))
+    finals = _finals(events)
+    assert finals[1] == "I bought 25 red apples today."
+    stable = [e for e in events if isinstance(e, Partial) and e.stable_text]
+    assert stable, "nothing was announced early"
+    for partial in stable:
+        assert finals.get(partial.utterance_id, "").startswith(partial.stable_text) or (
+            partial.utterance_id not in finals and any(isinstance(e, Retract) and e.utterance_id == partial.utterance_id
+                                                       for e in events))

@@ -17,6 +17,7 @@ from stenod.net.messages import (
     End,
     decode_control,
     decode_events_query,
+    decode_history_query,
     decode_listen,
     decode_listen_query,
 )
@@ -26,7 +27,8 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_
                     max_leaves=20)
 TYPED = st.dictionaries(st.just("type"), JSON | st.sampled_from([*CONTROL_MESSAGES, "end"]))
 MESSAGES = st.one_of(st.text(), st.binary(), JSON.map(json.dumps), TYPED.map(json.dumps))
-QUERIES = st.dictionaries(st.sampled_from(["since", "stream", "rate", "other"]), st.lists(st.text(), max_size=3))
+QUERIES = st.dictionaries(st.sampled_from(["since", "stream", "rate", "history", "other"]),
+                          st.lists(st.text() | st.sampled_from(["0", "1"]), max_size=3))
 
 
 @settings(max_examples=400, deadline=None)
@@ -63,6 +65,10 @@ def test_queries_decode_or_fail_with_a_client_error(query: dict[str, list[str]])
         assert exc.code == "bad_query"
     try:
         assert 8000 <= decode_listen_query(query) <= 192000
+    except ClientError as exc:
+        assert exc.code == "bad_query"
+    try:
+        assert decode_history_query(query) == (query.get("history") == ["1"])
     except ClientError as exc:
         assert exc.code == "bad_query"
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from stenod.core.committed import KEPT
-from stenod.core.events import Event
+from stenod.core.events import Event, Final
 from stenod.errors import StenodError
 from stenod_clients.ime.dictation import Action, Commit, Dictation, Erase, Show, State
 from stenod_clients.ime.install import BUS_NAME, ENGINE
@@ -198,6 +198,20 @@ def follow(url: str | None, deliver: Callable[[Event], None], stop: threading.Ev
     return thread
 
 
+def _profile_shaper() -> Callable[[Final], Final]:
+    """Each final shaped by the profile of the focused application, as ``stenod type`` does."""
+    from stenod.config import Config, ConfigError, load
+    from stenod_clients.typing.focus import focused_app
+    from stenod_clients.typing.shaping import Shaping
+
+    try:
+        shaping = Shaping.from_config(load())
+    except ConfigError as exc:
+        _say(f"{exc}; no profiles")
+        shaping = Shaping.from_config(Config())
+    return lambda final: shaping.final(final, shaping.profile(focused_app().name))
+
+
 def run(url: str | None = None, preedit: bool = True, launched_by_ibus: bool = False, command: str = "") -> int:
     GLib, GObject, IBus = load_gi()
     from stenod_clients.connection import control as send_control
@@ -208,7 +222,7 @@ def run(url: str | None = None, preedit: bool = True, launched_by_ibus: bool = F
         raise StenodError("cannot reach the IBus daemon: is ibus-daemon running? (ibus-daemon -drx, or ibus restart)")
     loop = GLib.MainLoop()
     router = Router()
-    dictation = Dictation(preedit=preedit)
+    dictation = Dictation(preedit=preedit, shape=_profile_shaper())
 
     def control(kind: str) -> None:
         def send() -> None:

@@ -17,9 +17,8 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-TERMINALS = ("gnome-terminal", "org.gnome.terminal", "org.gnome.console", "kgx", "konsole", "kitty", "alacritty",
-             "foot", "wezterm", "tilix", "terminator", "xfce4-terminal", "ptyxis", "ghostty", "urxvt", "xterm",
-             "lxterminal", "mate-terminal", "terminology", "qterminal", "st-256color", "blackbox")
+from stenod.core.profiles import TERMINALS
+
 TERMINAL_PASTE = "ctrl+shift+v"
 
 

@@ -3,6 +3,8 @@
 Each utterance's text goes to the window that had the focus when its first characters were typed. A
 ``retract`` (a spoken "scratch that") erases exactly the characters typed for its utterance, with BackSpace,
 and only in that window: when another window has the focus by then, nothing is erased and the client says so.
+The profile of that window (``[profiles.*]``) shapes the utterance's final; where a profile cleans the words
+differently from the daemon, only finals are typed there, even with ``--live``.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from stenod.core.committed import KEPT, Joiner
-from stenod.core.events import Retract
+from stenod.core.events import Event, Final, Partial, Retract
 from stenod_clients.connection import Subscription
 from stenod_clients.typing.backends import Backend, TypingError
 from stenod_clients.typing.focus import Focused, focused_app, same_window
+from stenod_clients.typing.shaping import Shaping
 
 
 def _say(message: str) -> None:
@@ -26,17 +29,38 @@ def _say(message: str) -> None:
 class Typist:
     """Types into the focused window and remembers, per utterance, how much went where."""
 
-    def __init__(self, backend: Backend, live: bool = False, focus: Callable[[], Focused] = focused_app) -> None:
+    def __init__(self, backend: Backend, live: bool = False, focus: Callable[[], Focused] = focused_app,
+                 shaping: Shaping | None = None) -> None:
         self.backend = backend
         self.joiner = Joiner(live=live)
         self.focus = focus
+        self.shaping = shaping or Shaping()
         self.windows: OrderedDict[int, Focused] = OrderedDict()  # utterance → the window its text went to
 
-    async def type(self, utterance: int, text: str) -> None:
+    async def feed(self, event: Event) -> None:
+        """Type (or take back) what ``event`` asks for."""
+        if isinstance(event, Retract):
+            await self.take_back(event)
+            return
+        if isinstance(event, Final) or (isinstance(event, Partial) and self.joiner.live and event.stable_text):
+            profile = self.shaping.profile((await self.window(event.utterance_id)).name)
+            if isinstance(event, Partial) and profile is not None and profile.reshapes:
+                return  # this window's profile cleans the words itself: only the final can be typed
+            if isinstance(event, Final):
+                event = self.shaping.final(event, profile)
+        text = self.joiner.feed(event)
+        if text:
+            await self.type(text)
+
+    async def window(self, utterance: int) -> Focused:
+        """The window the utterance's text goes to: the focused one when its first text came."""
         if utterance not in self.windows:
             self.windows[utterance] = await asyncio.to_thread(self.focus)
             while len(self.windows) > KEPT:
                 self.windows.popitem(last=False)
+        return self.windows[utterance]
+
+    async def type(self, text: str) -> None:
         try:
             await asyncio.to_thread(self.backend.type, text)
         except TypingError as exc:  # the words are not lost: `stenod history` has every final
@@ -61,14 +85,9 @@ class Typist:
             _say(f'"{event.command}": could not erase {count} characters ({exc})')
 
 
-async def run(backend: Backend, live: bool = False, url: str | None = None) -> None:
+async def run(backend: Backend, live: bool = False, url: str | None = None, shaping: Shaping | None = None) -> None:
     """Type dictation into the focused window until cancelled."""
-    typist = Typist(backend, live)
+    typist = Typist(backend, live, shaping=shaping)
     _say(f"typing with {backend.name}" + (" (live: stable words as they are committed)" if live else ""))
     async for event in Subscription(url, on_status=_say):
-        if isinstance(event, Retract):
-            await typist.take_back(event)
-            continue
-        text = typist.joiner.feed(event)
-        if text and typist.joiner.utterance is not None:
-            await typist.type(typist.joiner.utterance, text)
+        await typist.feed(event)

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from stenod.core.numbers import to_digits
 from stenod.core.vocabulary import Vocabulary
 
 FILLER = r"(?:u+m+|u+h+|e+rm+|er|a+h+|h+m+)"
@@ -21,7 +22,9 @@ REAL_DOUBLES = frozenset((
     "well", "now", "go", "chop", "tut", "boo", "blah", "hot", "ta", "hip", "ho", "la", "night", "far", "more",
     "long", "round", "over", "again", "many", "much", "too", "by", "once", "bla", "ding", "dong", "tick",
     "tock", "cha", "pretty", "zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight",
-    "nine", "ten", "eleven", "twelve", "hundred", "thousand", "million",
+    "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+    "nineteen", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "hundred",
+    "thousand", "million", "billion",
 ))
 _WORD_REPEAT = re.compile(r"\b(?P<word>[A-Za-z']+)(?:[,-]?\s+(?P=word)\b)+", re.IGNORECASE)
 _FRAGMENT = re.compile(r"\b(?P<frag>[A-Za-z]{1,4})-\s+(?P<word>(?P=frag)[A-Za-z']*)", re.IGNORECASE)
@@ -62,7 +65,8 @@ def _command_pattern(words: list[str]) -> re.Pattern[str]:
 _COMMAND = _command_pattern(list(SPOKEN_PUNCTUATION))
 _COMMAND_OR_ALIAS = _command_pattern([*SPOKEN_PUNCTUATION, *SPOKEN_ALIASES])
 
-ABBREVIATIONS = frozenset(("mr", "mrs", "ms", "dr", "st", "jr", "sr", "vs", "etc", "e.g", "i.e", "prof", "approx"))
+ABBREVIATIONS = frozenset(("mr", "mrs", "ms", "dr", "st", "jr", "sr", "vs", "etc", "e.g", "i.e", "prof", "approx",
+                           "a.m", "p.m"))
 _SENTENCE_START = re.compile(r"(^|[.!?]\s+|\n\s*)([a-z])")
 
 
@@ -147,6 +151,7 @@ class CleanupConfig:
     fillers: bool = True
     stutters: bool = True
     spoken_punctuation: bool = False
+    numbers: bool = False  # spoken numbers as digits: "twenty five" → 25, "ten percent" → 10% (core/numbers)
     replacements: Mapping[str, str] = field(default_factory=dict)
     vocabulary: tuple[str, ...] = ()  # names and jargon whose near-misses are corrected
     capitalise: bool = True
@@ -164,6 +169,8 @@ def steps(config: CleanupConfig) -> list[tuple[str, Step]]:
         chosen.append(("stutters", remove_stutters))
     if config.spoken_punctuation:
         chosen.append(("spoken_punctuation", spoken_punctuation))
+    if config.numbers:  # after the commands ("five comma" → "5,"), before the user's own words
+        chosen.append(("numbers", to_digits))
     if config.replacements:
         chosen.append(("replacements", lambda t: apply_replacements(t, config.replacements)))
     if config.vocabulary:

@@ -28,6 +28,7 @@ from stenod.core.clock import Clock
 from stenod.core.commands import LINE_BREAKS, Command, Commands, CommandsConfig
 from stenod.core.events import Error, Event, Final, Partial, Retract, SpeechEnd, SpeechStart, Status, WordInfo
 from stenod.core.guards import GuardConfig, compression_ratio, rejection, repeated_tail
+from stenod.core.numbers import unsettled_tail
 from stenod.core.requests import DecodeRequest, DecodeResponse, HypWord
 from stenod.core.vad import (
     FrameClassifier,
@@ -335,7 +336,10 @@ class Pipeline:
         longest = max((len(k.split()) for k in cleanup.replacements), default=1)
         hold = max(3 if cleanup.spoken_punctuation else 1, longest)
         committed = utterance.agreement.committed
-        settled = max(0, len(committed) - max(hold, self.commands.pending([w.text for w in committed])))
+        said = [w.text for w in committed]
+        settled = max(0, len(committed) - max(hold, self.commands.pending(said)))
+        if cleanup.numbers:  # "twenty" may yet become part of "25"
+            settled -= unsettled_tail(said[:settled])
         if settled <= utterance.stable_words:
             return
         candidate = clean(join_words(committed[:settled]), self.config.cleanup)

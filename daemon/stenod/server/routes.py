@@ -74,7 +74,7 @@ def _events(state: DaemonState, connection: ServerConnection, query: Query, acce
 
 def _listen(state: DaemonState, connection: ServerConnection, query: Query, _access: Access) -> Awaitable[None]:
     return serve_listen(connection, query, new_pipeline=state.new_pipeline, cleaner=state.llm_cleaner,
-                        hello=state.hello)
+                        hello=state.hello, history=state.history.sink if state.history else None)
 
 
 def _realtime(state: DaemonState, connection: ServerConnection, query: Query, _access: Access) -> Awaitable[None]:

@@ -19,6 +19,7 @@ from stenod import __version__
 from stenod.config import Config
 from stenod.core import SAMPLE_RATE
 from stenod.core.events import PROTOCOL_VERSION, Hello
+from stenod.history.recorder import Recorder
 from stenod.live.bus import EventBus
 from stenod.live.decoder import DecodeService
 from stenod.live.factory import NewPipeline
@@ -52,6 +53,7 @@ class DaemonState:
         self.new_pipeline = new_pipeline
         self.mic: LivePipeline | None = None  # the microphone's pipeline, publishing to the bus
         self.llm_cleaner: LlmCleaner | None = None  # the LLM clean-up of finals ([llm]), for the mic and /v1/listen
+        self.history: Recorder | None = None  # keeps the microphone's finals ([history]), and /v1/listen's on request
         self.paused = config.audio.start_paused
         self.state = "starting"
         self.languages: set[str] | None = None  # what a session may ask for; None: English only

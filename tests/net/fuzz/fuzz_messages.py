@@ -14,6 +14,7 @@ with atheris.instrument_imports():
         ClientError,
         decode_control,
         decode_events_query,
+        decode_history_query,
         decode_listen,
         decode_listen_query,
     )
@@ -33,7 +34,9 @@ def one_input(data: bytes) -> None:
         elif choice == 3:
             decode_events_query(parse_qs(text, keep_blank_values=True))
         else:
-            decode_listen_query(parse_qs(text, keep_blank_values=True))
+            query = parse_qs(text, keep_blank_values=True)
+            decode_listen_query(query)
+            decode_history_query(query)
     except ClientError:
         pass
 

@@ -1,0 +1,57 @@
+"""The command line's clean-up switches reach the clean-up: ``--numbers`` on ``stenod stream`` and ``transcribe``."""
+
+from __future__ import annotations
+
+import argparse
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from stenod.cli import build_parser, main
+from stenod.core.cleanup import CleanupConfig
+
+
+def _stream_cleanup(monkeypatch: pytest.MonkeyPatch, *flags: str) -> CleanupConfig:
+    """The clean-up ``stenod stream`` runs with, the audio, model and pipeline replaced by stand-ins."""
+    import stenod.audio.classifiers
+    import stenod.audio.files
+    import stenod.live.files
+    import stenod.tuning
+
+    seen: list[Any] = []
+
+    def run(audio: Any, recognizer: Any, classifier: Any, config: Any, sink: Any) -> SimpleNamespace:
+        seen.append(config)
+        return SimpleNamespace(audio_s=1.0, wall_s=1.0, partial_calls=0, final_calls=0, rtf=1.0)
+
+    monkeypatch.setattr(stenod.audio.files, "load_audio", lambda path: np.zeros(16000, np.float32))
+    monkeypatch.setattr(stenod.audio.classifiers, "make_classifier", lambda name: None)
+    monkeypatch.setattr(stenod.tuning, "load_recognizer", lambda config: None)
+    monkeypatch.setattr(stenod.live.files, "run_fast", run)
+    assert main(["stream", "talk.wav", "--fast", "--json", *flags]) == 0
+    return seen[0].cleanup
+
+
+def test_stream_numbers_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not _stream_cleanup(monkeypatch).numbers
+    assert _stream_cleanup(monkeypatch, "--numbers").numbers
+
+
+def test_transcribe_numbers_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    import stenod.recordings.command as command
+
+    seen: list[CleanupConfig] = []
+
+    def transcribe(engine: Any, reader: Any, vad: Any, *, cleanup: CleanupConfig, **_: Any) -> SimpleNamespace:
+        seen.append(cleanup)
+        return SimpleNamespace(passages=[1])
+
+    monkeypatch.setattr(command, "transcribe_recording", transcribe)
+    reader = SimpleNamespace(name="talk.wav", warning="")
+    for flags in ([], ["--numbers"]):
+        args: argparse.Namespace = build_parser().parse_args(["transcribe", "talk.wav", "--quiet", *flags])
+        command._transcribe_one(None, None, reader, args)
+    assert [c.numbers for c in seen] == [False, True]
+    assert seen[1].fillers and not seen[1].spoken_punctuation  # the rest of a recording's clean-up as it was
