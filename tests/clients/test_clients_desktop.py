@@ -244,6 +244,7 @@ class Session:
     live: str
     tail_finals: list[str]
     tail_json: list[dict]
+    history: list[dict]
     page_finals: list[str]
     page_partials: int
     page_state: str
@@ -278,7 +279,8 @@ def session(display, eval_dir, tmp_path_factory) -> Iterator[Session]:
     result = Session()
     with contextlib.ExitStack() as stack:
         _, env = private_pulse(stack, tmp / "xdg")
-        env = {**env, "DISPLAY": display["DISPLAY"], "XDG_CONFIG_HOME": str(tmp / "config")}
+        env = {**env, "DISPLAY": display["DISPLAY"], "XDG_CONFIG_HOME": str(tmp / "config"),
+               "XDG_STATE_HOME": str(tmp / "state")}
         env.pop("WAYLAND_DISPLAY", None)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
@@ -335,6 +337,9 @@ def session(display, eval_dir, tmp_path_factory) -> Iterator[Session]:
         until(lambda: any(e["seq"] >= cut for e in _jsonl(tmp / "events.jsonl")), "tail --json is done")
         until(lambda: _backspaced((tmp / "live.txt").read_text()) == " ".join(finals), "type --live is done")
     result.live = _backspaced((tmp / "live.txt").read_text())
+    listed = subprocess.run([sys.executable, "-m", "stenod", "history", "--json"], env=env, capture_output=True,
+                            text=True, timeout=60, check=True)
+    result.history = [json.loads(line) for line in listed.stdout.splitlines()]
     result.tail_finals = (tmp / "finals.txt").read_text().splitlines()
     result.tail_json = [e for e in _jsonl(tmp / "events.jsonl") if e["seq"] <= cut]
     yield result
@@ -385,6 +390,11 @@ def test_the_dictation_was_heard(session) -> None:
     finals = _finals(session)
     assert len(finals) >= 2
     assert word_error_rate([f"{JFK} {SECOND}"], [" ".join(finals)]) <= 0.15
+
+
+def test_the_history_kept_every_final_and_marked_the_withdrawn_one(session) -> None:
+    assert [(h["text"], h["retracted"]) for h in session.history] == [
+        (f, i == len(_finals(session)) - 1) for i, f in enumerate(_finals(session))]
 
 
 def test_stenod_type_typed_the_finals_into_the_window(session) -> None:
