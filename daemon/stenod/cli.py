@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stenod import __version__
 from stenod.core import SAMPLE_RATE
@@ -148,7 +148,12 @@ def _daemon_config(args: argparse.Namespace) -> Config:
 
     from stenod.config import load
 
-    return load(Path(args.config) if args.config else None, {
+    return load(Path(args.config) if args.config else None, _overrides(args))
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The configuration keys the command line sets (None: not given)."""
+    return {
         "audio": {"device": getattr(args, "device", None),
                   "start_paused": True if getattr(args, "paused", False) else None},
         "model": {"name": getattr(args, "model", None), "precision": getattr(args, "precision", None),
@@ -158,7 +163,7 @@ def _daemon_config(args: argparse.Namespace) -> Config:
                    "unix_socket": False if getattr(args, "no_unix_socket", False) else None,
                    "wyoming": getattr(args, "wyoming", None)},
         "stream": {"vad": getattr(args, "vad", None)},
-    })
+    }
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -174,7 +179,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise StenodError(f"{source}: no such file")
     try:
         return asyncio.run(serve_forever(config, Path(args.config) if args.config else None, source,
-                                         not args.no_mic))
+                                         not args.no_mic, _overrides(args)))
     finally:
         # The loop is gone and with it the SIGTERM handler: a second SIGTERM (systemd's, a supervisor's) must
         # not kill the process while the interpreter waits for the engine's thread on the way out.

@@ -54,7 +54,12 @@ class Source:
     microphone: bool = False
 
 
-async def serve_forever(config: Config, config_path: Path | None, input_file: Path | None, use_mic: bool) -> int:
+Overrides = dict[str, dict[str, Any]]  # command-line flags, as config.load takes them
+
+
+async def serve_forever(config: Config, config_path: Path | None, input_file: Path | None, use_mic: bool,
+                        overrides: Overrides | None = None) -> int:
+    """Run the daemon; ``overrides`` (the flags it was started with) still apply after a reload."""
     source = Source(input_file, use_mic and input_file is None)
     if source.microphone and config.audio.device:
         choose_device(config.audio.device)  # a device named that does not exist is a configuration error
@@ -65,7 +70,7 @@ async def serve_forever(config: Config, config_path: Path | None, input_file: Pa
     summary = _summary(state, source)
     log.info("%s", summary)
     notify(f"READY=1\nSTATUS={summary}")
-    await serve_until_stopped(state, config_path)
+    await serve_until_stopped(state, config_path, overrides)
     log.info("stopping")
     notify("STOPPING=1")
     feeder.cancel()
@@ -233,13 +238,13 @@ def _summary(state: DaemonState, source: Source) -> str:
             f"{heard}")
 
 
-async def serve_until_stopped(state: DaemonState, config_path: Path | None) -> None:
+async def serve_until_stopped(state: DaemonState, config_path: Path | None, overrides: Overrides | None = None) -> None:
     """Serve until SIGTERM or SIGINT; SIGHUP reloads the configuration; the systemd watchdog is fed meanwhile."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, reload, state, config_path)
+    loop.add_signal_handler(signal.SIGHUP, reload, state, config_path, overrides)
     pinger = asyncio.create_task(ping_watchdog(state.decoder))
     try:
         await stop.wait()
@@ -247,10 +252,11 @@ async def serve_until_stopped(state: DaemonState, config_path: Path | None) -> N
         pinger.cancel()
 
 
-def reload(state: DaemonState, config_path: Path | None) -> None:
+def reload(state: DaemonState, config_path: Path | None, overrides: Overrides | None = None) -> None:
+    """Read the configuration file again, with the command line's flags over it as at the start."""
     previous = state.config
     try:
-        state.config = load(config_path)
+        state.config = load(config_path, overrides)
     except ConfigError as exc:
         log.error("reload failed, keeping the running configuration: %s", exc)
         return

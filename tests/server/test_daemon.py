@@ -212,3 +212,19 @@ def test_sigterm_mid_utterance_sends_its_final_first(tmp_path, eval_dir) -> None
     final = next(e for e in events if e["type"] == "final" and e["utterance_id"] == speaking)
     partial = next(e for e in reversed(events) if e["type"] == "partial" and e["utterance_id"] == speaking)
     assert final["raw"].startswith(partial["stable"])  # what was committed reached the subscriber
+
+
+def test_a_reload_keeps_the_flags_the_daemon_was_started_with(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    from stenod.config import load
+    from stenod.daemon import reload
+
+    config = tmp_path / "config.toml"
+    config.write_text('[stream]\nvad = "silero"\n\n[model]\nlanguage = "de"\n')
+    flags = {"stream": {"vad": "webrtc"}, "model": {"language": "fr", "name": None}}
+    state = SimpleNamespace(config=load(config, flags), mic=None, decoder=SimpleNamespace(recognizer=None))
+    config.write_text('[stream]\nvad = "silero"\nspoken_punctuation = true\n\n[model]\nlanguage = "de"\n')
+    reload(state, config, flags)  # type: ignore[arg-type]
+    assert (state.config.stream.vad, state.config.model.language) == ("webrtc", "fr")
+    assert state.config.stream.spoken_punctuation  # the file's change is applied
