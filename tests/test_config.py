@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from stenod.config import Config, ConfigError, load, to_toml
+from stenod.config import Config, ConfigError, load, merge, to_toml
 
 
 def test_defaults_without_a_file(tmp_path, monkeypatch) -> None:
@@ -101,3 +101,9 @@ def test_bad_flag(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("STENOD_CONFIG", str(tmp_path / "absent.toml"))
     with pytest.raises(ConfigError, match=r"command line: server\.listen"):
         load(None, {"server": {"listen": "nope"}})
+
+
+@pytest.mark.parametrize("given", ["ws://127.0.0.1:7800", "tcp://127.0.0.1:7800/", "127.0.0.1:7800"])
+def test_the_listen_address_may_be_written_as_the_clients_write_it(given: str) -> None:
+    config = merge(Config(), {"server": {"listen": given}})
+    assert config.server.listen == "127.0.0.1:7800" and config.host_port == ("127.0.0.1", 7800)

@@ -146,6 +146,7 @@ def _check(section: str, key: str, value: Any, default: Any) -> Any:
     if allowed and value not in allowed:
         raise ConfigError(f"{name}: expected one of {', '.join(allowed)}, got {value!r}")
     if name == "server.listen":
+        value = re.sub(r"^(?:ws|tcp)://", "", value).rstrip("/")  # the clients' form names the same address
         host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ConfigError(f"{name}: expected HOST:PORT, got {value!r}")
