@@ -39,7 +39,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def cmd_models_list(args: argparse.Namespace) -> int:
     from stenod.engine.cache import list_converted
-    from stenod.engine.models import CATALOGUE, resolve
+    from stenod.engine.models import CATALOGUE, hub_directory, pulled_models, resolve
 
     print("Available models:")
     for name in CATALOGUE:
@@ -49,6 +49,15 @@ def cmd_models_list(args: argparse.Namespace) -> int:
         except StenodError as exc:
             where = f"not installed ({exc})"
         print(f"  {name:8} {where}")
+    print("Pulled (--model NAME):")
+    pulled = pulled_models()
+    for name, directory in pulled:
+        state = "  (used when its packages are not installed)" if name in CATALOGUE else ""
+        if hub_directory(name) is None:
+            state = f"  incomplete (no model.bin): `stenod models pull {name}` again"
+        print(f"  {name:8} {directory}{state}")
+    if not pulled:
+        print("  (none: `stenod models pull OWNER/REPO` downloads one when online)")
     print("Converted (cache):")
     converted = list_converted()
     for entry in converted:
@@ -98,6 +107,7 @@ def cmd_models_pull(args: argparse.Namespace) -> int:
     from stenod.engine.models import pull
 
     print(pull(args.name))
+    print(f"use it with --model {args.name}")
     return 0
 
 
@@ -271,7 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", "-m", default=None, help="tiny.en (default), base, small, or a model directory")
+    p.add_argument("--model", "-m", default=None, help="tiny.en (default), base, small, a model directory, "
+                   "or OWNER/REPO after `stenod models pull OWNER/REPO`")
     p.add_argument("--precision", choices=["int8", "fp32"], default="int8")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: cores, max 4)")
 
@@ -301,7 +312,8 @@ def _add_models(sub: Subcommands) -> None:
     p.add_argument("--threads", type=int, default=None)
     p.set_defaults(func=cmd_models_verify)
     p = models.add_parser("pull", help="download a faster-whisper model from the Hugging Face hub (online)")
-    p.add_argument("name")
+    p.add_argument("name", help="tiny.en, base, small, or OWNER/REPO: a CTranslate2 (faster-whisper) repository, "
+                   "used afterwards as --model OWNER/REPO")
     p.set_defaults(func=cmd_models_pull)
 
 
@@ -309,7 +321,7 @@ def _add_daemon_commands(sub: Subcommands) -> None:
     """run, install, token, devices and config: the daemon and its setup."""
     _add_run(sub)
     p = sub.add_parser("install", help="install the systemd user unit and enable it")
-    p.add_argument("--user", action="store_true", required=True, help="as a user service (the only kind)")
+    p.add_argument("--user", action="store_true", help="as a user service (the default, and the only kind)")
     p.add_argument("--no-enable", action="store_true", help="only write the unit files")
     p.add_argument("--client", action="append", default=[], choices=["type", "captions", "ime"],
                    help="also install a client (repeatable): type, captions (their units), ime (the IBus component)")
@@ -348,7 +360,8 @@ def _add_run(sub: Subcommands) -> None:
                    help="also serve Wyoming (Home Assistant) on tcp://127.0.0.1:10300 or unix:///PATH")
     p.add_argument("--no-unix-socket", action="store_true",
                    help="do not listen on $XDG_RUNTIME_DIR/stenod/stenod.sock (local clients' default)")
-    p.add_argument("--model", "-m", default=None, help="tiny.en (default), base, small, or a model directory")
+    p.add_argument("--model", "-m", default=None, help="tiny.en (default), base, small, a model directory, "
+                   "or OWNER/REPO after `stenod models pull OWNER/REPO`")
     p.add_argument("--precision", choices=["int8", "fp32"], default=None)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--language", "-l", default=None)
@@ -401,13 +414,19 @@ def _add_bench(sub: Subcommands) -> None:
         p.set_defaults(func=cmd_bench)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line, as ``main`` reads it (an error exits 2 with argparse's message)."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if hasattr(args, "bench_args"):  # a benchmark parses its own options (argparse leaves a leading --flag out)
         args.bench_args = [*extra, *args.bench_args]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="stenod: %(message)s", stream=sys.stderr)
     try:
