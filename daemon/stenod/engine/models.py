@@ -6,6 +6,8 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,44 +150,95 @@ def from_catalogue(entry: Catalogue) -> ModelFiles:
     return files
 
 
+# One part of a Hugging Face repository id, as the hub accepts it: letters, digits, ``-``, ``_`` and ``.``, starting
+# and ending with a letter, digit or ``_``, without ``--`` or ``..``. Since ``--`` never occurs in a part,
+# ``OWNER--REPO`` (the folder a pull fills) names exactly one repository.
+_HUB_PART = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9_])?")
+PULL_NAMES = f"{', '.join(CATALOGUE)} or a Hugging Face repository as OWNER/REPO"
+
+
+def is_hub_repo(name: str) -> bool:
+    """Whether ``name`` is a Hugging Face repository id of the form ``OWNER/REPO``."""
+    parts = name.split("/")
+    return len(parts) == 2 and not name.endswith(".git") and all(
+        _HUB_PART.fullmatch(part) and "--" not in part and ".." not in part for part in parts)
+
+
+def hub_folder(name: str) -> str:
+    """The folder under ``<cache>/hub`` that ``stenod models pull NAME`` fills: a catalogue name as it is,
+    ``OWNER/REPO`` as ``OWNER--REPO``. Any other name (a path, ``../x``) is refused."""
+    if name in CATALOGUE:
+        return name
+    if is_hub_repo(name):
+        return name.replace("/", "--")
+    raise ModelError(f"cannot pull {name!r}: name {PULL_NAMES}")
+
+
 def hub_directory(name: str) -> Path | None:
-    """A model pulled earlier with ``stenod models pull``."""
-    path = cache_root() / "hub" / name
+    """The directory of a model pulled earlier with ``stenod models pull NAME``, if it holds weights."""
+    try:
+        path = cache_root() / "hub" / hub_folder(name)
+    except ModelError:
+        return None
     return path if (path / "model.bin").is_file() else None
 
 
+def pulled_models() -> list[tuple[str, Path]]:
+    """Each folder ``stenod models pull`` has filled, with the name that selects it (complete or not)."""
+    root = cache_root() / "hub"
+    found = []
+    for path in sorted(root.iterdir()) if root.is_dir() else ():
+        name = path.name if path.name in CATALOGUE else path.name.replace("--", "/")
+        if path.is_dir() and (name in CATALOGUE or is_hub_repo(name)):
+            found.append((name, path))
+    return found
+
+
 def resolve(spec: str | os.PathLike[str] | None) -> ModelFiles:
-    """A catalogue name (``tiny.en``, ``base``, ``small``), a pulled model, or a local directory."""
+    """A catalogue name (``tiny.en``, ``base``, ``small``), a local directory, or a model pulled as
+    ``OWNER/REPO``; anything else is one line that says what is accepted."""
     spec = str(spec or DEFAULT_MODEL)
     if spec in CATALOGUE:
         try:
             return from_catalogue(CATALOGUE[spec])
         except ModelError:
-            pulled = hub_directory(spec)
-            if pulled is None:
+            copy = hub_directory(spec)
+            if copy is None:
                 raise
-            return from_directory(pulled, spec)
+            return from_directory(copy, spec)
     path = Path(spec).expanduser()
-    if path.exists() or os.sep in spec:
+    if path.exists():
         return from_directory(path)
-    pulled = hub_directory(spec)
-    if pulled is not None:
-        return from_directory(pulled, spec)
-    raise ModelError(f"unknown model {spec!r}: use one of {', '.join(CATALOGUE)} or a model directory")
+    if is_hub_repo(spec):
+        copy = hub_directory(spec)
+        if copy is not None:
+            return from_directory(copy, spec)
+        raise ModelError(f"model {spec!r} is not pulled (and no such directory): "
+                         f"run `stenod models pull {spec}` where the machine is online")
+    if os.sep in spec or spec.startswith(("~", ".")):
+        raise ModelError(f"{spec!r}: no such model directory")
+    raise ModelError(f"unknown model {spec!r}: use one of {', '.join(CATALOGUE)}, a model directory, "
+                     "or OWNER/REPO after `stenod models pull OWNER/REPO`")
 
 
 def pull(name: str) -> Path:
-    """Download a faster-whisper model from the Hugging Face hub (needs network and huggingface-hub)."""
+    """Download a faster-whisper model from the Hugging Face hub (needs network and huggingface-hub) into the
+    folder :func:`hub_directory` looks in."""
+    target = cache_root() / "hub" / hub_folder(name)
     entry = CATALOGUE.get(name)
     repo = entry.hub_repo if entry else name
     try:
         from huggingface_hub import snapshot_download
     except ImportError:
         raise ModelError("pulling needs huggingface-hub: pip install 'stenod[hub]'") from None
-    target = cache_root() / "hub" / (entry.name if entry else repo.replace("/", "--"))
     try:
         snapshot_download(repo, local_dir=str(target),
                           allow_patterns=["model.bin", "config.json", "tokenizer.json", "vocabulary.*"])
     except Exception as exc:
-        raise ModelError(f"cannot pull {repo}: {str(exc).splitlines()[0][:160]}") from None
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ModelError(f"cannot pull {repo}: {first[:160]}") from None
+    if not (target / "model.bin").is_file():
+        shutil.rmtree(target, ignore_errors=True)
+        raise ModelError(f"cannot pull {repo}: it has no model.bin, so it is not a CTranslate2 (faster-whisper) "
+                         "model; convert it with ct2-transformers-converter and use --model DIRECTORY")
     return target
