@@ -10,6 +10,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from stenod.errors import StenodError
+from stenod_clients.captions import options as captions_options
 
 if TYPE_CHECKING:
     from stenod.config import Config
@@ -148,11 +149,10 @@ def cmd_captions(args: argparse.Namespace) -> int:
 
     if args.backend == "layer-shell" or (args.backend == "auto" and os.environ.get("WAYLAND_DISPLAY")):
         from stenod_clients.captions import layer
-        from stenod_clients.captions.options import Options
 
         why = layer.supported()
         if not why:
-            return layer.main(Options.from_args(args), args.url)
+            return layer.main(captions_options.Options.from_args(args), args.url)
         if args.backend == "layer-shell":
             raise StenodError(why)
         print(f"stenod captions: no layer-shell overlay ({why}); using the Qt window", file=sys.stderr)
@@ -221,11 +221,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
     p = sub.add_parser("captions", help="live captions in an always-on-top overlay window (needs stenod[overlay])")
     p.add_argument("--url", default=None, help=URL_HELP)
-    p.add_argument("--lines", type=int, default=2, help="finals kept on screen (default 2)")
-    p.add_argument("--font-size", type=int, default=28, help="points (default 28)")
-    p.add_argument("--fade", type=float, default=8.0, help="seconds before an old line fades (default 8)")
-    p.add_argument("--position", choices=["bottom", "top", "centre"], default="bottom")
-    p.add_argument("--theme", choices=["dark", "light"], default="dark")
+    captions_options.add_arguments(p)
     p.add_argument("--backend", choices=["auto", "layer-shell", "qt"], default="auto",
                    help="layer-shell: a Wayland overlay surface (sway, Hyprland, river…); qt: a window (X11, "
                    "XWayland, GNOME); auto (default): layer-shell on Wayland when the compositor has it")

@@ -1,10 +1,13 @@
-"""The captions overlay: ``CaptionModel``'s rules, and the real window following a real daemon offscreen."""
+"""The captions overlay: ``CaptionModel``'s rules, its options (the captions page's vocabulary), each theme and
+position drawn offscreen, and the real window following a real daemon offscreen."""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -15,8 +18,10 @@ from typing import TYPE_CHECKING
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from stenod.cli import build_parser
 from stenod.core.events import Hello, SpeechStart
 from stenod_clients.captions.model import FINAL, PARTIAL, CaptionModel, Line
+from stenod_clients.captions.options import POSITIONS, THEMES, Options
 from support.daemon import Daemon
 from support.events import final, partial, speech_end
 
@@ -26,6 +31,7 @@ if TYPE_CHECKING:
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 DOCS_IMAGE = Path(__file__).resolve().parents[2] / "docs" / "images" / "captions-overlay.png"
+PAGE = Path(__file__).resolve().parents[2] / "daemon" / "stenod" / "data" / "captions.html"
 
 
 # CaptionModel, with a plain float clock -------------------------------------------------------------------
@@ -92,6 +98,96 @@ def test_a_discarded_utterance_s_partial_disappears() -> None:
 def test_lines_must_be_positive() -> None:
     with pytest.raises(ValueError):
         CaptionModel(lines=0)
+
+
+# Options: the captions page's names, values and units -----------------------------------------------------
+
+
+def options(*argv: str) -> Options:
+    args = build_parser().parse_args(["captions", *argv])
+    return Options.from_args(args)
+
+
+def test_the_defaults_are_the_page_s_but_the_width() -> None:
+    assert options() == Options(lines=2, size=44.0, fade=8.0, position="bottom", theme="dark", width=70.0,
+                                partials=True, click_through=True)
+
+
+@pytest.mark.parametrize("position", ["top", "middle", "bottom"])
+def test_every_position(position: str) -> None:
+    assert options("--position", position).position == position
+
+
+@pytest.mark.parametrize("theme", ["dark", "light", "outline"])
+def test_every_theme(theme: str) -> None:
+    assert options("--theme", theme).theme == theme
+
+
+def test_centre_is_still_read_as_middle() -> None:
+    assert options("--position", "centre").position == "middle"
+    assert "centre" not in _captions_help()
+
+
+def test_size_is_in_pixels_and_font_size_in_points_still_works(capsys: pytest.CaptureFixture[str]) -> None:
+    assert options("--size", "60").size == 60.0
+    assert capsys.readouterr().err == ""
+    assert options("--font-size", "30").size == pytest.approx(40.0)  # 30 pt at 96 px to 72 pt
+    assert "--font-size is deprecated; use --size 40 (pixels)" in capsys.readouterr().err
+    assert options("--font-size", "30", "--size", "50").size == 50.0  # the last one given wins
+    assert "--font-size" not in _captions_help()
+
+
+def test_fade_width_lines_and_partials() -> None:
+    assert options("--fade", "0").fade == 0.0 and not options("--fade", "0").fades
+    assert Options(fade=0).model_fade == float("inf") and Options(fade=2.5).model_fade == 2.5
+    assert options("--width", "55").width == 55.0
+    assert options("--no-partials").partials is False
+    assert options("--lines", "3").lines == 3
+
+
+def test_values_are_clamped_as_the_page_clamps_them() -> None:
+    low = options("--lines", "0", "--size", "2", "--fade", "-1", "--width", "3")
+    assert (low.lines, low.size, low.fade, low.width) == (1, 8.0, 0.0, 10.0)
+    high = options("--lines", "9999", "--size", "1000", "--fade", "1e6", "--width", "150")
+    assert (high.lines, high.size, high.fade, high.width) == (500, 400.0, 3600.0, 100.0)
+
+
+@pytest.mark.parametrize("argv", [["--position", "left"], ["--theme", "neon"], ["--size", "big"]])
+def test_other_values_are_refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        options(*argv)
+    assert "invalid" in capsys.readouterr().err
+
+
+def test_options_take_only_the_page_s_positions_and_themes() -> None:
+    with pytest.raises(ValueError, match="position"):
+        Options(position="centre")
+    with pytest.raises(ValueError, match="theme"):
+        Options(theme="neon")
+
+
+def _captions_help() -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        build_parser().parse_args(["captions", "--help"])
+    return out.getvalue()
+
+
+def test_the_page_reads_the_same_options() -> None:
+    """The page's script: the same names, defaults and ranges, the same positions and themes."""
+    script = PAGE.read_text()
+    numbers = {name: (float(default), float(low), float(high)) for name, default, low, high
+               in re.findall(r'number\("(\w+)", ([\d.]+), ([\d.]+), ([\d.]+)\)', script)}
+    defaults = Options()
+    assert numbers == {"size": (defaults.size, 8, 400), "lines": (defaults.lines, 1, 500),
+                       "fade": (defaults.fade, 0, 3600), "width": (90, 10, 100)}
+    lists = re.findall(r"\[([^\]]*)\]\.includes\(query\.get\(\"(\w+)\"\)\)", script)
+    assert {name: tuple(json.loads(f"[{values}]")) for values, name in lists} == {"position": POSITIONS,
+                                                                                   "theme": THEMES}
+    assert 'query.get("partials") !== "0"' in script
+    help_text = _captions_help()
+    for flag in ("--size", "--lines", "--position", "--theme", "--fade", "--width", "--no-partials"):
+        assert flag in help_text
 
 
 # The overlay window, offscreen, following a real daemon ---------------------------------------------------
@@ -215,3 +311,54 @@ def test_the_overlay_shows_a_real_daemon_s_finals(qapp: QApplication, tmp_path: 
     if os.environ.get("STENOD_UPDATE_SCREENSHOTS") == "1":
         DOCS_IMAGE.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ARTIFACTS / "captions-overlay.png", DOCS_IMAGE)
+
+
+# Each theme and position, drawn offscreen ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("theme", "position"), [("dark", "bottom"), ("light", "top"), ("outline", "middle")])
+def test_each_theme_and_position_is_drawn(qapp: QApplication, theme: str, position: str) -> None:
+    from stenod_clients.captions.overlay import CaptionsWindow
+    from support.events import final
+
+    window = CaptionsWindow(Options(theme=theme, position=position, size=40, width=50, fade=0),
+                            clock=lambda: 0.0)
+    try:
+        window.feed(final(1, "Ask not what your country can do for you."))
+        assert not window._fade_timer.isActive()  # fade 0: the line stays, nothing to repaint
+        assert window.caption_font.pixelSize() == 40
+        screen, geometry = window.screen().availableGeometry(), window.geometry()
+        assert geometry.width() == pytest.approx(screen.width() * 0.5, abs=2)
+        where = {"top": geometry.center().y() < screen.center().y(),
+                 "middle": abs(geometry.center().y() - screen.center().y()) <= 2,
+                 "bottom": geometry.center().y() > screen.center().y()}
+        assert where[position], (position, geometry)
+        image = window.grab().toImage()
+    finally:
+        window.close()
+    pixels = [image.pixelColor(x, y) for y in range(0, image.height(), 2) for x in range(0, image.width(), 2)]
+    boxed = sum(1 for p in pixels if 170 <= p.alpha() <= 220)  # the translucent backdrop (dark 180, light 215)
+    dark = sum(1 for p in pixels if p.alpha() > 200 and max(p.red(), p.green(), p.blue()) < 60)
+    light = sum(1 for p in pixels if p.alpha() > 200 and min(p.red(), p.green(), p.blue()) > 220)
+    share = {"box": boxed / len(pixels), "dark": dark / len(pixels), "light": light / len(pixels)}
+    text = "dark" if theme == "light" else "light"
+    assert share[text] > 0.01, share
+    if theme == "outline":  # white letters edged in black, no box
+        assert share["box"] < 0.01 and share["dark"] > 0.01, share
+    else:
+        assert share["box"] > 0.1, share
+
+
+def test_no_partials_shows_finals_only(qapp: QApplication) -> None:
+    from stenod_clients.captions.overlay import CaptionsWindow
+    from support.events import final, partial
+
+    window = CaptionsWindow(Options(partials=False), clock=lambda: 0.0)
+    try:
+        window.feed(partial(1, "Ask", "not"))
+        assert window.caption_text() == ""
+        window.feed(final(1, "Ask not."))
+        window.feed(partial(2, "", "what"))
+        assert window.caption_text() == "Ask not."
+    finally:
+        window.close()

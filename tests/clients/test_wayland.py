@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stenod_clients.captions.layer import markup
+from stenod_clients.captions.layer import OUTLINE, markup, stylesheet
 from stenod_clients.captions.model import FINAL, PARTIAL, Line
+from stenod_clients.captions.options import Options
 from support.daemon import Daemon, utterances_closed, valid
 from support.processes import reap
 from support.sway import focused_name, headless_sway, screenshot
@@ -28,6 +29,7 @@ from support.waits import until
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 WINDOW = Path(__file__).resolve().parents[1] / "support" / "gtk_window.py"
 TITLE = "stenod input method window"
+PAGE = Path(__file__).resolve().parents[2] / "daemon" / "stenod" / "data" / "captions.html"
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -168,3 +170,12 @@ def test_caption_markup() -> None:
     assert markup(Line("a < b", FINAL)) == "a &lt; b"
     assert markup(Line("old", FINAL, opacity=0.5)) == '<span alpha="50%">old</span>'
     assert markup(Line("so far more", PARTIAL, 1.0, "so far", "more")) == 'so far <span alpha="55%">more</span>'
+
+
+def test_caption_stylesheet_follows_the_page_s_size_and_themes() -> None:
+    dark = stylesheet(Options())
+    assert "font-size: 44px" in dark and "background: rgba(12, 12, 12, 0.7)" in dark and "text-shadow: none" in dark
+    assert "background: rgba(250, 250, 250, 0.85)" in stylesheet(Options(theme="light"))
+    outline = stylesheet(Options(theme="outline", size=30.5))
+    assert "font-size: 30.5px" in outline and "background: transparent; border-radius" in outline
+    assert f"text-shadow: {OUTLINE};" in outline and f"text-shadow: {OUTLINE};" in PAGE.read_text()

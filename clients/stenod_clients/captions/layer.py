@@ -1,9 +1,11 @@
 """The captions overlay on Wayland: a GTK 3 layer-shell surface (wlroots compositors: sway, Hyprland, river…).
 
 Ordinary Wayland windows cannot place themselves, stay on top or let clicks through; a layer-shell
-surface can. The captions sit on the overlay layer, anchored at the bottom centre (or top, or centre) of
-the output, 70% of its width; they never take the keyboard, and their input region is empty, so clicks
-go to the windows under them. What they show follows the same :class:`CaptionModel` as the Qt overlay.
+surface can. The captions sit on the overlay layer, anchored at the bottom centre (or top, or middle) of
+the output, ``width`` percent of its width (70); they never take the keyboard, and their input region is
+empty, so clicks go to the windows under them. What they show follows the same :class:`CaptionModel` as
+the Qt overlay, styled with the captions page's CSS: ``size`` pixels, and the ``outline`` theme's text
+shadow with no box.
 Needs ``gir1.2-gtklayershell-0.1`` and PyGObject (``python3-gi``, ``python3-gi-cairo``).
 """
 
@@ -17,13 +19,18 @@ import time
 from html import escape
 from typing import Any
 
-from stenod.core.events import Event
+from stenod.core.events import Event, Partial
 from stenod.errors import StenodError
 from stenod_clients.captions.model import PARTIAL, CaptionModel, Line
 from stenod_clients.captions.options import Options
 
 TICK_MS = 100
-COLOURS = {"dark": ("rgba(12, 12, 12, 0.7)", "#ffffff"), "light": ("rgba(250, 250, 250, 0.85)", "#141414")}
+OUTLINE = "0 0 3px #000, 0 0 3px #000, 1px 1px 2px #000, -1px -1px 2px #000"  # the captions page's
+THEMES = {  # backdrop, text colour, text shadow
+    "dark": ("rgba(12, 12, 12, 0.7)", "#ffffff", "none"),
+    "light": ("rgba(250, 250, 250, 0.85)", "#141414", "none"),
+    "outline": ("transparent", "#ffffff", OUTLINE),
+}
 
 
 def say(message: str) -> None:
@@ -54,6 +61,16 @@ def markup(line: Line) -> str:
     return escape(line.text) if alpha >= 100 else f'<span alpha="{alpha}%">{escape(line.text)}</span>'
 
 
+def stylesheet(options: Options) -> str:
+    """The window's GTK CSS: transparent, with the theme's box, text colour and outline, ``size`` pixels."""
+    backdrop, text, shadow = THEMES[options.theme]
+    return f"""
+        window {{ background: transparent; }}
+        .captions {{ background: {backdrop}; border-radius: 14px; padding: 10px 22px; }}
+        .captions label {{ color: {text}; font-size: {options.size:g}px; font-weight: 600; text-shadow: {shadow}; }}
+    """
+
+
 def supported() -> str:
     """'' when a layer-shell overlay can open here, else why not."""
     try:
@@ -74,7 +91,7 @@ class LayerCaptions:
         Gtk, Gdk, GLib, GtkLayerShell = load()
         self.Gtk, self.GLib = Gtk, GLib
         self.options = options
-        self.model = CaptionModel(lines=options.lines, fade=options.fade)
+        self.model = CaptionModel(lines=options.lines, fade=options.model_fade)
         self.shown: list[Line] = []
         window = self.window = Gtk.Window(title="stenod captions")
         GtkLayerShell.init_for_window(window)
@@ -90,14 +107,9 @@ class LayerCaptions:
             window.set_visual(visual)
         window.set_app_paintable(True)
         monitor = Gdk.Display.get_default().get_monitor(0)
-        width = int((monitor.get_geometry().width if monitor else 1280) * 0.7)
-        backdrop, text = COLOURS.get(options.theme, COLOURS["dark"])
+        width = int((monitor.get_geometry().width if monitor else 1280) * options.width / 100)
         css = Gtk.CssProvider()
-        css.load_from_data(f"""
-            window {{ background: transparent; }}
-            .captions {{ background: {backdrop}; border-radius: 14px; padding: 10px 22px; }}
-            .captions label {{ color: {text}; font-size: {options.font_size}pt; font-weight: 600; }}
-        """.encode())
+        css.load_from_data(stylesheet(options).encode())
         Gtk.StyleContext.add_provider_for_screen(screen, css, Gtk.STYLE_PROVIDER_PRIORITY_APPLICATION)
         self.box = Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=4)
         self.box.get_style_context().add_class("captions")
@@ -114,6 +126,8 @@ class LayerCaptions:
         window.input_shape_combine_region(cairo.Region())  # type: ignore[call-arg]  # empty: clicks fall through
 
     def feed(self, event: Event) -> bool:
+        if isinstance(event, Partial) and not self.options.partials:
+            return False
         self.model.feed(event, time.monotonic())
         self.refresh()
         return False  # as an idle callback: once
@@ -124,7 +138,7 @@ class LayerCaptions:
         if lines != self.shown:
             self.shown = lines
             self._draw(lines)
-        ticking = self.model.changes_with_time(now)
+        ticking = self.options.fades and self.model.changes_with_time(now)
         if ticking and not self._ticking:
             self.GLib.timeout_add(TICK_MS, self.refresh)
         self._ticking = ticking

@@ -1,8 +1,10 @@
 """The captions overlay: a frameless, translucent, always-on-top PySide6 window over the desktop.
 
-The window is centred horizontally at the bottom (or top, or centre) of the primary screen, 70% of its
-width, and draws ``CaptionModel``'s lines in large type on a semi-transparent rounded backdrop, so they
-read on any background; a partial's unstable words are dimmer than its committed ones.
+The window is centred horizontally at the bottom (or top, or middle) of the primary screen, ``width``
+percent of its width (70), and draws ``CaptionModel``'s lines in type ``size`` pixels high on a
+semi-transparent rounded backdrop, so they read on any background; the ``outline`` theme draws no backdrop
+but outlines the letters in black instead, as the captions page does. A partial's unstable words are dimmer
+than its committed ones; ``partials`` off, the overlay ignores partials and shows finals only.
 
 **Click-through, and moving the window.** By default the overlay is transparent for input: clicks go to
 the windows under it. A click-through window gets no mouse events, so the overlay polls the global
@@ -46,13 +48,14 @@ from PySide6.QtGui import (
     QPainter,
     QPainterPath,
     QPaintEvent,
+    QPen,
     QTextCharFormat,
     QTextLayout,
     QTextOption,
 )
 from PySide6.QtWidgets import QApplication, QMenu, QWidget
 
-from stenod.core.events import Event
+from stenod.core.events import Event, Partial
 from stenod_clients.captions.model import PARTIAL, CaptionModel, Line
 from stenod_clients.captions.options import Options
 from stenod_clients.connection import Subscription, daemon_url
@@ -86,15 +89,27 @@ def say(message: str) -> None:
 
 @dataclass(frozen=True)
 class Theme:
-    backdrop: QColor
+    backdrop: QColor | None  # the box behind each row; None: no box
     text: QColor
     unstable: QColor
+    outline: QColor | None = None  # the edge drawn around each letter; None: no edge
 
 
 THEMES = {
     "dark": Theme(QColor(12, 12, 12, 180), QColor(255, 255, 255), QColor(255, 255, 255, 140)),
     "light": Theme(QColor(250, 250, 250, 215), QColor(20, 20, 20), QColor(20, 20, 20, 125)),
+    "outline": Theme(None, QColor(255, 255, 255), QColor(255, 255, 255, 160), QColor(0, 0, 0, 230)),
 }
+
+
+def glyph_outlines(layout: QTextLayout, origin: QPointF) -> QPainterPath:
+    """The outlines of a laid-out text's letters, placed as ``layout.draw(painter, origin)`` draws them."""
+    path = QPainterPath()
+    for run in layout.glyphRuns():
+        font = run.rawFont()
+        for index, position in zip(run.glyphIndexes(), run.positions()):
+            path.addPath(font.pathForGlyph(index).translated(origin + position))
+    return path
 
 
 class CaptionsWindow(QWidget):
@@ -110,7 +125,7 @@ class CaptionsWindow(QWidget):
         self.options = options
         self.theme = THEMES[options.theme]
         self.clock = clock
-        self.model = CaptionModel(lines=options.lines, fade=options.fade)
+        self.model = CaptionModel(lines=options.lines, fade=options.model_fade)
         self.shown: list[Line] = []
         self.setAttribute(Qt.WidgetAttribute.WA_TranslucentBackground)
         self.setAttribute(Qt.WidgetAttribute.WA_ShowWithoutActivating)
@@ -118,11 +133,12 @@ class CaptionsWindow(QWidget):
         self.setAccessibleName("stenod captions")
         self.setAccessibleDescription("")
         self.caption_font = QFontDatabase.systemFont(QFontDatabase.SystemFont.GeneralFont)
-        self.caption_font.setPointSize(options.font_size)
+        self.caption_font.setPixelSize(max(1, round(options.size)))
         self.caption_font.setWeight(QFont.Weight.DemiBold)
         metrics = QFontMetricsF(self.caption_font)
         self.pad = max(6.0, metrics.height() * 0.25)  # backdrop around the text, and the gap between lines
         self.row_height = metrics.lineSpacing()
+        self.outline_width = max(2.5, metrics.height() / 12)  # the outline theme's edge, half of it outside
         self._place()
         self._fade_timer = QTimer(self, interval=TICK_MS)
         self._fade_timer.timeout.connect(self.refresh)
@@ -140,10 +156,10 @@ class CaptionsWindow(QWidget):
         area = screen.availableGeometry() if screen is not None else QRect(0, 0, 1280, 720)
         rows = 2 * self.options.lines + 2  # a final or a partial may wrap once
         height = min(int(rows * (self.row_height + self.pad)) + int(2 * self.pad), int(area.height() * 0.6))
-        width = int(area.width() * 0.7)
+        width = int(area.width() * self.options.width / 100)
         x = area.x() + (area.width() - width) // 2
         margin = int(area.height() * 0.05)
-        y = {"top": area.y() + margin, "centre": area.y() + (area.height() - height) // 2}.get(
+        y = {"top": area.y() + margin, "middle": area.y() + (area.height() - height) // 2}.get(
             self.options.position, area.y() + area.height() - height - margin)
         self.setGeometry(x, y, width, height)
 
@@ -152,6 +168,8 @@ class CaptionsWindow(QWidget):
     @Slot(object)
     def feed(self, event: Event) -> None:
         """Take one of the daemon's events and redraw."""
+        if isinstance(event, Partial) and not self.options.partials:
+            return
         self.model.feed(event, self.clock())
         self.refresh()
 
@@ -164,7 +182,7 @@ class CaptionsWindow(QWidget):
             self.shown = lines
             self.setAccessibleDescription(self.caption_text())
             self.update()
-        if self.model.changes_with_time(now):
+        if self.options.fades and self.model.changes_with_time(now):
             if not self._fade_timer.isActive():
                 self._fade_timer.start()
         else:
@@ -204,7 +222,7 @@ class CaptionsWindow(QWidget):
         blocks = [(line, self._layout(line, width)) for line in self.shown]
         spare = self.height() - sum(layout.boundingRect().height() + 2 * self.pad for _, layout in blocks)
         # with too many rows, as in a scrolling caption, the oldest ones go off the top edge
-        top = {"top": 0.0, "centre": spare / 2}.get(self.options.position, spare) if spare >= 0 else spare
+        top = {"top": 0.0, "middle": spare / 2}.get(self.options.position, spare) if spare >= 0 else spare
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
@@ -223,9 +241,13 @@ class CaptionsWindow(QWidget):
                                                          self.pad / 2), radius, radius)
             painter.setOpacity(line.opacity)
             painter.setClipping(False)
-            painter.fillPath(backdrop, self.theme.backdrop)
+            if self.theme.backdrop is not None:
+                painter.fillPath(backdrop, self.theme.backdrop)
             if hidden_above > 0:
                 painter.setClipRect(QRectF(0, hidden_above, self.width(), self.height()))
+            if self.theme.outline is not None:
+                painter.strokePath(glyph_outlines(layout, origin), QPen(self.theme.outline, self.outline_width,
+                                   Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin))
             painter.setPen(self.theme.text)
             layout.draw(painter, origin)
             top += layout.boundingRect().height() + 2 * self.pad
