@@ -28,13 +28,9 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 def _config() -> Config:
     """The daemon's configuration file, as the typing client reads it (defaults when it is unusable)."""
-    from stenod.config import Config, ConfigError, load
+    from stenod_clients.typing.shaping import typing_config
 
-    try:
-        return load()
-    except ConfigError as exc:
-        print(f"stenod type: {exc}; using the defaults", file=sys.stderr)
-        return Config()
+    return typing_config("stenod type")
 
 
 def _paste_keys(args: argparse.Namespace, config: Config | None = None) -> tuple[str, dict[str, str] | None]:

@@ -267,7 +267,8 @@ def reload(state: DaemonState, config_path: Path | None, overrides: Overrides | 
 
 
 def follow_prompt(state: DaemonState) -> None:
-    """Apply a reloaded vocabulary and spoken punctuation to the model's prompt (the clean-up follows per stream)."""
+    """Apply a reloaded vocabulary and spoken punctuation to the model's prompt; the microphone's clean-up and
+    commands follow (other streams take them when they open)."""
     from stenod.engine.recognizer import WhisperRecognizer
     from stenod.tuning import recognizer_prompt
 
@@ -276,6 +277,7 @@ def follow_prompt(state: DaemonState) -> None:
         recognizer.set_prompt(recognizer_prompt(state.config.stream))
     if state.mic is not None:
         state.mic.set_cleanup(pipeline_config(state.config).cleanup)
+        state.mic.set_commands(state.config.commands)
 
 
 def follow_llm(state: DaemonState, previous: LlmConfig) -> None:

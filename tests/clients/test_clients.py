@@ -361,13 +361,15 @@ def test_without_the_desktop_extra_the_portal_says_what_to_install(monkeypatch) 
 
 def test_paste_presses_the_chord_the_focused_app_wants(tmp_path, monkeypatch) -> None:
     from stenod_clients.typing.focus import focused_app, paste_chord
+    from stenod_clients.typing.shaping import Shaping
 
-    assert paste_chord("kitty", "ctrl+v") == "ctrl+shift+v"
-    assert paste_chord("gnome-terminal-server gnome-terminal", "ctrl+v") == "ctrl+shift+v"
-    assert paste_chord("firefox", "ctrl+v") == "ctrl+v"
+    built_in = Shaping().paste_keys({})  # the built-in terminal profile's chord
+    assert paste_chord("kitty", "ctrl+v", built_in) == "ctrl+shift+v"
+    assert paste_chord("gnome-terminal-server gnome-terminal", "ctrl+v", built_in) == "ctrl+shift+v"
+    assert paste_chord("firefox", "ctrl+v", built_in) == "ctrl+v"
     assert paste_chord("firefox", "ctrl+v", {"Firefox": "shift+insert"}) == "shift+insert"
     assert paste_chord("emacs", "ctrl+v", {"emacs": "ctrl+y", "em": "ctrl+x"}) == "ctrl+y"  # the longest name
-    assert paste_chord("kitty", "ctrl+v", {"kitty": "ctrl+alt+v"}) == "ctrl+alt+v"  # configured over built in
+    assert paste_chord("kitty", "ctrl+v", Shaping().paste_keys({"kitty": "ctrl+alt+v"})) == "ctrl+alt+v"
     log = _fake_tools(tmp_path / "bin", "wtype", "wl-copy", "wl-paste")
     (tmp_path / "bin" / "swaymsg").write_text(  # sway's tree with kitty focused
         "#!/bin/sh\necho '{\"type\": \"root\", \"nodes\": [{\"type\": \"con\", \"focused\": true, "
@@ -378,7 +380,7 @@ def test_paste_presses_the_chord_the_focused_app_wants(tmp_path, monkeypatch) ->
     monkeypatch.setenv("SWAYSOCK", str(tmp_path / "sway.sock"))
     monkeypatch.setenv("XDG_CURRENT_DESKTOP", "sway")
     assert focused_app().name == "kitty" and focused_app().via == "sway"
-    backends.Paste(settle_s=0, per_app={}).type("ls -l")
+    backends.Paste(settle_s=0, per_app=built_in).type("ls -l")
     backends.Paste("ctrl+v", settle_s=0).type("fixed")  # --paste-keys given: that chord everywhere
     calls = log.read_text()
     assert "wtype -s 40 -M ctrl -M shift v -m shift -m ctrl" in calls and "wtype -s 40 -M ctrl v -m ctrl" in calls

@@ -168,6 +168,7 @@ root.mainloop()
 
 def test_the_focused_x11_window_picks_the_paste_chord(display) -> None:
     from stenod_clients.typing.focus import focused_app, paste_chord
+    from stenod_clients.typing.shaping import Shaping
 
     if shutil.which("xprop") is None:
         pytest.fail("xprop is needed (make deps installs x11-utils)", pytrace=False)
@@ -181,7 +182,7 @@ def test_the_focused_x11_window_picks_the_paste_chord(display) -> None:
         until(focused, "the window has the focus", timeout=20)
         app = focused_app(display)
         assert (app.name, app.via) == ("kitty", "x11")
-        assert paste_chord(app.name, "ctrl+v") == "ctrl+shift+v"
+        assert paste_chord(app.name, "ctrl+v", Shaping().paste_keys({})) == "ctrl+shift+v"
         out = subprocess.run([sys.executable, "-m", "stenod", "type", "--check"], env=display, capture_output=True,
                              text=True, timeout=60)
         assert "focused app: kitty; paste chord there: ctrl+shift+v" in out.stdout

@@ -83,11 +83,38 @@ def test_a_retract_erases_in_the_field_the_text_went_to_and_nowhere_else() -> No
 def test_each_final_is_shaped_by_the_focused_application_s_profile() -> None:
     from dataclasses import replace
 
-    from stenod.core.cleanup import CleanupConfig
-    from stenod.core.commands import Commands
     from stenod.core.profiles import Profile
+    from stenod_clients.ime.engine import profile_shaper
+    from stenod_clients.typing.focus import Focused
+    from stenod_clients.typing.shaping import Shaping
 
     mail = Profile("mail", apps=("thunderbird",), numbers=True)
-    d = Dictation(shape=lambda f: mail.shape(f, CleanupConfig(), Commands()))
+    shaping = Shaping({"mail": mail})
     said = replace(final(1, "Twenty five apples."), raw="twenty five apples.")
-    assert d.feed(said) == [Commit("25 apples.", 1)]
+    assert profile_shaper(shaping, lambda: Focused("thunderbird"))(said).text == "25 apples."  # type: ignore[attr-defined]
+    assert profile_shaper(shaping, lambda: Focused("gedit"))(said) is said
+    assert Dictation().feed(profile_shaper(shaping, lambda: Focused("thunderbird"))(said)) == [Commit("25 apples.", 1)]
+
+
+def test_a_final_withdrawn_while_it_waited_for_a_field_is_never_committed() -> None:
+    d, router, field_ = Dictation(), Router(), _Field()
+    router.apply(d.feed(final(1, "Secret.")))  # no field has the focus
+    router.apply(d.feed(retract(1, by=2)))
+    router.focus(field_)
+    assert field_.text == ""
+
+
+def test_a_refused_erase_puts_earlier_text_out_of_reach() -> None:
+    d, router = Dictation(), Router()
+    router.on_refused = d.joiner.history.clear
+    first, second = _Field(), _Field()
+    router.focus(first)
+    for event in [final(1, "One."), speech_end(1), final(2, "Two."), speech_end(2)]:
+        router.apply(d.feed(event))
+    router.blur(first)
+    router.focus(second)
+    router.apply(d.feed(retract(2, by=3)))  # refused: another field
+    router.blur(second)
+    router.focus(first)
+    router.apply(d.feed(retract(1, by=4)))  # would erase "Two." by count: refused instead
+    assert first.text == "One. Two."

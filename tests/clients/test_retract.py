@@ -10,7 +10,7 @@ from stenod.core.committed import Joiner
 from stenod.core.events import Event
 from stenod_clients.captions.model import FINAL, CaptionModel
 from stenod_clients.tail import render
-from stenod_clients.typing.backends import Backend
+from stenod_clients.typing.backends import Backend, TypingError
 from stenod_clients.typing.focus import Focused
 from stenod_clients.typing.typer import Typist
 from support.events import final, hello, partial, retract, speech_end
@@ -113,3 +113,42 @@ def test_the_overlay_drops_the_retracted_line() -> None:
     model.feed(partial(4, "Meet at", "six"), 0.1)
     model.feed(retract(4, by=4), 0.2)
     assert [line.text for line in model.visible(0.2)] == ["Two."]
+
+
+class _Flaky(_Recorder):
+    """Types until told to fail."""
+
+    failing = False
+
+    def type(self, text: str) -> None:
+        if self.failing:
+            raise TypingError("the tool went away")
+        super().type(text)
+
+
+def test_after_a_failed_typing_nothing_is_erased_by_count(capsys: pytest.CaptureFixture[str]) -> None:
+    backend = _Flaky()
+    typist = Typist(backend, focus=lambda: EDITOR)
+
+    async def go() -> None:
+        for event in [hello(), final(1, "One."), speech_end(1)]:
+            await typist.feed(event)
+        backend.failing = True
+        await typist.feed(final(2, "Two."))
+        await typist.feed(retract(2, by=3))
+        await typist.feed(retract(1, by=4))
+    asyncio.run(go())
+    assert backend.text == "One."  # neither "Two." (never typed) nor "One." (out of reach) was erased by count
+    assert "could not type 5 characters" in capsys.readouterr().err
+
+
+def test_a_restarted_daemon_s_utterances_do_not_inherit_old_windows() -> None:
+    seen = iter([EDITOR, MAIL, MAIL])
+    typist = Typist(_Recorder(), focus=lambda: next(seen))
+
+    async def go() -> None:
+        for event in [hello(stream="a"), final(1, "Old."), speech_end(1), hello(stream="b"), final(1, "New."),
+                      speech_end(1), retract(1, by=2)]:
+            await typist.feed(event)
+    asyncio.run(go())
+    assert typist.backend.text == "Old."  # type: ignore[attr-defined]  # "New." went to mail, and is erased there

@@ -7,7 +7,7 @@ from stenod.core import SAMPLE_RATE
 from stenod.core.cleanup import CleanupConfig
 from stenod.core.commands import Commands, CommandsConfig
 from stenod.core.events import Event, Final, Partial, Retract, SpeechEnd
-from stenod.core.fake import FakeRecognizer, LoudIsSpeech, ScriptWord
+from stenod.core.fake import FakeRecognizer, LoudIsSpeech, ScriptWord, token_ids
 from stenod.core.pipeline import PipelineConfig
 from stenod.live.files import run_fast
 
@@ -150,3 +150,32 @@ def test_announced_text_never_has_to_change_when_numbers_or_commands_follow() ->
         assert finals.get(partial.utterance_id, "").startswith(partial.stable_text) or (
             partial.utterance_id not in finals and any(isinstance(e, Retract) and e.utterance_id == partial.utterance_id
                                                        for e in events))
+
+
+def test_fillers_around_a_command_do_not_hide_it() -> None:
+    command = Commands(ON).recognise(["Um,", "scratch", "that."])
+    assert command is not None and command.kind == "retract" and command.whole
+    end = Commands(ON).recognise(["Meet", "at", "six.", "Uh,", "scratch", "that."])
+    assert end is not None and not end.whole
+    assert Commands(ON).pending(["Um,", "scratch"]) == 1
+
+
+def test_a_final_that_shows_nothing_is_not_what_scratch_that_withdraws() -> None:
+    events = _session(["Keep this one.", "Um.", "Scratch that."])
+    assert [e.utterance_id for e in events if isinstance(e, Retract)] == [1]
+
+
+def test_a_withdrawn_final_no_longer_prompts_the_next_utterance() -> None:
+    script_words = ["Alpha.", "Bravo.", "Undo.", "Charlie."]
+    events: list[Event] = []
+    audio = [np.zeros(SAMPLE_RATE, np.float32)]
+    tone = (0.5 * np.sin(2 * np.pi * 200 * np.arange(int(1.5 * SAMPLE_RATE)) / SAMPLE_RATE)).astype(np.float32)
+    script = []
+    for i, word in enumerate(script_words):
+        script.append(ScriptWord(word, 1.05 + 2.5 * i, 2.4 + 2.5 * i))
+        audio += [tone, np.zeros(SAMPLE_RATE, np.float32)]
+    recognizer = FakeRecognizer(script)
+    run_fast(np.concatenate(audio), recognizer, LoudIsSpeech(), PipelineConfig(commands=ON, partials=False),
+             events.append)
+    last = [r for r in recognizer.calls if r.final][-1]  # the final decode of "Charlie."
+    assert last.prompt == token_ids("Alpha.")  # "Bravo." was withdrawn, "Undo." is never a prompt

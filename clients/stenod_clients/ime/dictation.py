@@ -9,7 +9,6 @@ or after a line break). What reaches the text is taken back only when the person
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from stenod.core.committed import Joiner
@@ -51,10 +50,8 @@ Action = Show | Commit | Erase | State
 class Dictation:
     """The input method's view of the event stream. ``preedit=False`` commits finals only."""
 
-    def __init__(self, preedit: bool = True, shape: Callable[[Final], Final] | None = None) -> None:
-        """``shape``: applied to each final before it is committed (the focused application's profile)."""
+    def __init__(self, preedit: bool = True) -> None:
         self.preedit = preedit
-        self.shape = shape
         self.joiner = Joiner()
         self.shown = ""
 
@@ -74,7 +71,7 @@ class Dictation:
             self.shown = text
             return [Show(text)]
         if isinstance(event, Final):
-            delta = self.joiner.feed(self.shape(event) if self.shape else event)
+            delta = self.joiner.feed(event)
             return [*self._hide(), *([Commit(delta, event.utterance_id)] if delta else [])]
         if isinstance(event, Retract):
             count = self.joiner.retract(event)

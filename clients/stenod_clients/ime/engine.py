@@ -22,6 +22,8 @@ from stenod.core.events import Event, Final
 from stenod.errors import StenodError
 from stenod_clients.ime.dictation import Action, Commit, Dictation, Erase, Show, State
 from stenod_clients.ime.install import BUS_NAME, ENGINE
+from stenod_clients.typing.focus import Focused, focused_app
+from stenod_clients.typing.shaping import Shaping, typing_config
 
 BACKSPACE_KEYCODE = 14  # the kernel's KEY_BACKSPACE, as IBus counts key codes
 PENDING_S = 10.0  # a final that arrives while no text field has the focus waits this long for one
@@ -54,6 +56,8 @@ class Router:
         self.committed: dict[int, Any] = {}  # utterance → the engine (text field) its text was committed to
         self.state = "starting"
         self.on_state: Callable[[str], None] = lambda state: None
+        self.on_refused: Callable[[], None] = lambda: None  # an erase not done: earlier text is out of reach
+        self.dropped = 0  # finals that waited too long for a focused field
 
     def apply(self, actions: list[Action]) -> None:
         for action in actions:
@@ -68,7 +72,7 @@ class Router:
                     self._commit(self.focused, action.text, action.utterance)
                 else:
                     now = time.monotonic()
-                    self.pending = [p for p in self.pending if now - p[0] <= PENDING_S]
+                    self._keep_pending(now)
                     self.pending.append((now, action.text, action.utterance))
             elif isinstance(action, Erase):
                 self._erase(action)
@@ -79,22 +83,32 @@ class Router:
         while len(self.committed) > KEPT:
             del self.committed[next(iter(self.committed))]
 
+    def _keep_pending(self, now: float) -> None:
+        fresh = [p for p in self.pending if now - p[0] <= PENDING_S]
+        self.dropped += len(self.pending) - len(fresh)
+        self.pending = fresh
+
     def _erase(self, action: Erase) -> None:
+        waiting = [p for p in self.pending if p[2] == action.utterance]
+        if waiting:  # withdrawn before any field took it: it is never committed
+            self.pending = [p for p in self.pending if p[2] != action.utterance]
+            return
         engine = self.committed.pop(action.utterance, None)
         if action.count is None:
             _say(f'"{action.command}": cannot take back utterance {action.utterance}, later text came after it')
         elif engine is None or engine is not self.focused:
+            self.on_refused()
             _say(f'"{action.command}": not erasing {action.count} characters, another text field has the focus')
         else:
             engine.erase(action.count)
 
     def focus(self, engine: Any) -> None:
         self.focused = engine
-        fresh = [p for p in self.pending if time.monotonic() - p[0] <= PENDING_S]
-        dropped = len(self.pending) - len(fresh)
-        if dropped:
-            _say(f"{dropped} final(s) arrived with no text field focused and were not committed")
-        self.pending = []
+        self._keep_pending(time.monotonic())
+        if self.dropped:
+            _say(f"{self.dropped} final(s) arrived with no text field focused and were not committed")
+            self.dropped = 0
+        fresh, self.pending = self.pending, []
         for _, text, utterance in fresh:
             self._commit(engine, text, utterance)
 
@@ -198,18 +212,12 @@ def follow(url: str | None, deliver: Callable[[Event], None], stop: threading.Ev
     return thread
 
 
-def _profile_shaper() -> Callable[[Final], Final]:
-    """Each final shaped by the profile of the focused application, as ``stenod type`` does."""
-    from stenod.config import Config, ConfigError, load
-    from stenod_clients.typing.focus import focused_app
-    from stenod_clients.typing.shaping import Shaping
-
-    try:
-        shaping = Shaping.from_config(load())
-    except ConfigError as exc:
-        _say(f"{exc}; no profiles")
-        shaping = Shaping.from_config(Config())
-    return lambda final: shaping.final(final, shaping.profile(focused_app().name))
+def profile_shaper(shaping: Shaping, focus: Callable[[], Focused] = focused_app) -> Callable[[Event], Event]:
+    """Each final shaped by the profile of the focused application, as ``stenod type`` does; other events
+    as they are. It asks which window has the focus, so it runs on the events' thread, not GLib's."""
+    def shape(event: Event) -> Event:
+        return shaping.final(event, shaping.profile(focus().name)) if isinstance(event, Final) else event
+    return shape
 
 
 def run(url: str | None = None, preedit: bool = True, launched_by_ibus: bool = False, command: str = "") -> int:
@@ -222,7 +230,8 @@ def run(url: str | None = None, preedit: bool = True, launched_by_ibus: bool = F
         raise StenodError("cannot reach the IBus daemon: is ibus-daemon running? (ibus-daemon -drx, or ibus restart)")
     loop = GLib.MainLoop()
     router = Router()
-    dictation = Dictation(preedit=preedit, shape=_profile_shaper())
+    dictation = Dictation(preedit=preedit)
+    shape = profile_shaper(Shaping.from_config(typing_config("stenod ime")))
 
     def control(kind: str) -> None:
         def send() -> None:
@@ -240,6 +249,7 @@ def run(url: str | None = None, preedit: bool = True, launched_by_ibus: bool = F
             router.focused.update_property(router.focused.property())
 
     router.on_state = on_state
+    router.on_refused = dictation.joiner.history.clear
     factory = IBus.Factory.new(bus.get_connection())
     factory.add_engine(ENGINE, GObject.type_from_name("StenodEngine"))
     if launched_by_ibus:
@@ -250,8 +260,10 @@ def run(url: str | None = None, preedit: bool = True, launched_by_ibus: bool = F
     stop = threading.Event()
 
     def deliver(event: Event) -> None:
+        shaped = shape(event)
+
         def apply() -> bool:
-            router.apply(dictation.feed(event))
+            router.apply(dictation.feed(shaped))
             return False  # once
 
         GLib.idle_add(apply)

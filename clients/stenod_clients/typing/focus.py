@@ -1,10 +1,10 @@
 """Which application has the keyboard focus, and the paste chord it wants.
 
-Terminals paste with Ctrl+Shift+V (Ctrl+V is a control character there); most other applications with
-Ctrl+V. The focused application is asked of the X server (``_NET_ACTIVE_WINDOW``, else the input focus, then
-its ``WM_CLASS``), of sway (its IPC tree: ``app_id``, or the class of an XWayland window) or of Hyprland
-(``hyprctl activewindow``). GNOME and KDE on Wayland do not tell other programs which window is focused;
-there the configured default chord is used.
+Terminals paste with Ctrl+Shift+V (Ctrl+V is a control character there: the built-in ``terminal`` profile
+says so); most other applications with Ctrl+V. The focused application is asked of the X server
+(``_NET_ACTIVE_WINDOW``, else the input focus, then its ``WM_CLASS``), of sway (its IPC tree: ``app_id``, or the
+class of an XWayland window) or of Hyprland (``hyprctl activewindow``). GNOME and KDE on Wayland do not tell
+other programs which window is focused; there the configured default chord is used.
 """
 
 from __future__ import annotations
@@ -16,10 +16,6 @@ import shutil
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-from stenod.core.profiles import TERMINALS
-
-TERMINAL_PASTE = "ctrl+shift+v"
 
 
 @dataclass(frozen=True)
@@ -104,8 +100,8 @@ def same_window(before: Focused, now: Focused) -> bool:
 
 
 def paste_chord(app: str, default: str, per_app: Mapping[str, str] | None = None) -> str:
-    """The chord for ``app``: the longest configured name found in it, terminals built in, else ``default``."""
-    table = {name: TERMINAL_PASTE for name in TERMINALS}
-    table.update({k.lower(): v for k, v in (per_app or {}).items()})
+    """The chord for ``app``: the longest name of ``per_app`` found in it (the profiles' and ``[typing]``'s
+    chords, terminals included: see ``Shaping.paste_keys``), else ``default``."""
+    table = {k.lower(): v for k, v in (per_app or {}).items()}
     matches = [name for name in table if name and name in app]
     return table[max(matches, key=len)] if matches else default

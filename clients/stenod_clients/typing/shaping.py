@@ -6,9 +6,10 @@ profile's clean-up starts from the daemon's own.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
-from stenod.config import Config, cleanup_config
+from stenod.config import Config, ConfigError, cleanup_config, load
 from stenod.core.cleanup import CleanupConfig
 from stenod.core.commands import Commands
 from stenod.core.events import Final
@@ -28,9 +29,22 @@ class Shaping:
     def profile(self, app: str) -> Profile | None:
         return pick(self.profiles, app) if app else None
 
+    def reshapes(self, profile: Profile | None) -> bool:
+        """Whether ``profile`` cleans the words differently from the daemon (then only finals are typed)."""
+        return profile is not None and profile.reshapes(self.base)
+
     def final(self, final: Final, profile: Profile | None) -> Final:
         return final if profile is None else profile.shape(final, self.base, self.commands)
 
     def paste_keys(self, configured: dict[str, str]) -> dict[str, str]:
         """Chords by application: the profiles', then ``[typing] app_paste_keys`` over them."""
         return {**paste_table(self.profiles), **configured}
+
+
+def typing_config(who: str) -> Config:
+    """The daemon's configuration file, as a client that types reads it (the defaults when it is unusable)."""
+    try:
+        return load()
+    except ConfigError as exc:
+        print(f"{who}: {exc}; using the defaults", file=sys.stderr)
+        return Config()

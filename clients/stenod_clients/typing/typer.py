@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from stenod.core.committed import KEPT, Joiner
-from stenod.core.events import Event, Final, Partial, Retract
+from stenod.core.events import Event, Final, Hello, Partial, Retract
 from stenod_clients.connection import Subscription
 from stenod_clients.typing.backends import Backend, TypingError
 from stenod_clients.typing.focus import Focused, focused_app, same_window
@@ -42,9 +42,11 @@ class Typist:
         if isinstance(event, Retract):
             await self.take_back(event)
             return
+        if isinstance(event, Hello) and event.stream != self.joiner.stream:
+            self.windows.clear()  # a restarted daemon counts its utterances from 1 again
         if isinstance(event, Final) or (isinstance(event, Partial) and self.joiner.live and event.stable_text):
             profile = self.shaping.profile((await self.window(event.utterance_id)).name)
-            if isinstance(event, Partial) and profile is not None and profile.reshapes:
+            if isinstance(event, Partial) and self.shaping.reshapes(profile):
                 return  # this window's profile cleans the words itself: only the final can be typed
             if isinstance(event, Final):
                 event = self.shaping.final(event, profile)
@@ -64,6 +66,7 @@ class Typist:
         try:
             await asyncio.to_thread(self.backend.type, text)
         except TypingError as exc:  # the words are not lost: `stenod history` has every final
+            self.joiner.history.clear()  # what reached the window is unknown: nothing can be erased by count
             _say(f"could not type {len(text)} characters ({exc}); `stenod paste-last` types the last final again")
 
     async def take_back(self, event: Retract) -> None:
@@ -76,12 +79,14 @@ class Typist:
             return
         now = await asyncio.to_thread(self.focus)
         if where is not None and not same_window(where, now):
+            self.joiner.history.clear()  # the text stays: what was typed before it can no longer be reached
             _say(f'"{event.command}": not erasing {count} characters, they were typed into '
                  f'{where.name or "another window"} and {now.name or "another window"} has the focus now')
             return
         try:
             await asyncio.to_thread(self.backend.erase, count)
         except TypingError as exc:
+            self.joiner.history.clear()
             _say(f'"{event.command}": could not erase {count} characters ({exc})')
 
 

@@ -2,7 +2,7 @@
 
 A command counts only as a whole utterance ("Scratch that.") or as the end of one, after a sentence
 ("Let's meet at six. Scratch that."), never inside a sentence: "I said scratch that to him" is prose.
-The phrases are compared as words, ignoring case and punctuation.
+The phrases are compared as words, ignoring case, punctuation and fillers ("Um, scratch that.").
 
 - **retract** ("scratch that", "delete that", "undo", "undo that"): as a whole utterance it withdraws the
   previous final; at the end of an utterance it withdraws that utterance's own words.
@@ -19,9 +19,12 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from stenod.core.cleanup import FILLER
+
 Kind = Literal["retract", "new_line", "new_paragraph", "literal"]
 LINE_BREAKS: dict[str, str] = {"new_line": "\n", "new_paragraph": "\n\n"}
 _SENTENCE_END = (".", "!", "?", "…")
+_FILLER_WORD = re.compile(FILLER, re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class Command:
     kind: Kind
     phrase: str  # the configured phrase that was said (for literal: the phrase it protected)
     start: int  # index of the command's first word (with "literal") in the utterance's words
+    whole: bool = True  # the whole utterance (fillers aside), not the end of one
 
 
 def normalise(word: str) -> str:
@@ -60,31 +64,37 @@ class Commands:
                     self.phrases[words] = (kind, phrase)
         self.literal = _phrase_words(config.literal)
 
-    def _starts(self, words: list[str]) -> list[int]:
-        """Where a command may begin: the first word, and each word after a sentence end."""
-        return [0] + [i + 1 for i, w in enumerate(words[:-1]) if w.strip().endswith(_SENTENCE_END)]
+    @staticmethod
+    def _tails(words: list[str]) -> list[tuple[int, tuple[str, ...], bool]]:
+        """Where a command may begin (the first word, and each after a sentence end; fillers and bare
+        punctuation never count) and the words from there, as compared."""
+        said = [normalise(w) for w in words]
+        kept = [i for i, w in enumerate(said) if w and not _FILLER_WORD.fullmatch(w)]
+        starts = [0] + [i + 1 for i, w in enumerate(words[:-1]) if w.strip().endswith(_SENTENCE_END)]
+        tails = []
+        for start in starts:
+            first = next((i for i in kept if i >= start), None)
+            if first is not None:
+                tails.append((first, tuple(said[i] for i in kept if i >= start), start == 0))
+        return tails
 
     def recognise(self, words: list[str]) -> Command | None:
         """The command the utterance's ``words`` end with (or consist of), if any."""
-        if not self.config.enabled or not words:
+        if not self.config.enabled:
             return None
-        said = [normalise(w) for w in words]
-        for start in self._starts(words):
-            tail = tuple(w for w in said[start:] if w)
+        for start, tail, whole in self._tails(words):
             if self.literal and tail[:len(self.literal)] == self.literal and tail[len(self.literal):] in self.phrases:
-                return Command("literal", self.phrases[tail[len(self.literal):]][1], start)
+                return Command("literal", self.phrases[tail[len(self.literal):]][1], start, whole)
             if tail in self.phrases:
                 kind, phrase = self.phrases[tail]
-                return Command(kind, phrase, start)
+                return Command(kind, phrase, start, whole)
         return None
 
     def pending(self, words: list[str]) -> int:
         """How many trailing ``words`` may still turn out to be a command (as more words follow)."""
-        if not self.config.enabled or not words:
+        if not self.config.enabled:
             return 0
-        said = [normalise(w) for w in words]
-        for start in self._starts(words):
-            tail = tuple(said[start:])
+        for start, tail, _ in self._tails(words):
             if self._could_become(tail):
                 return len(words) - start
         return 0

@@ -390,11 +390,12 @@ class Pipeline:
         command = self.commands.recognise([w.text for w in words])
         if command is not None and command.kind == "retract":
             return self._retract(utterance, command)
-        tokens = [t for w in words for t in w.tokens]
-        self._prompt = [*self._prompt, *tokens][-max(self.config.prompt_tokens, 1):]
-        self._spoken.append((utterance.id, len(tokens)))
-        return [self._event(Final, utterance_id=utterance.id, text=self._command_text(utterance, words, command),
-                            raw=join_words(words),
+        text = self._command_text(utterance, words, command)
+        if text.strip() or "\n" in text:  # a final that shows nothing ("Um.") is nothing to take back or prompt
+            tokens = [t for w in words for t in w.tokens]
+            self._prompt = [*self._prompt, *tokens][-max(self.config.prompt_tokens, 1):]
+            self._spoken.append((utterance.id, len(tokens)))
+        return [self._event(Final, utterance_id=utterance.id, text=text, raw=join_words(words),
                             words=tuple(self._word(w, utterance.start) for w in words if w.text.strip()),
                             language=response.language, start_ms=_ms(utterance.start), end_ms=_ms(utterance.end))]
 
@@ -414,7 +415,7 @@ class Pipeline:
     def _retract(self, utterance: _Utterance, command: Command) -> list[Event]:
         """A retract command: as the whole utterance it withdraws the previous final, at its end this one."""
         utterance.discarded = "command"
-        if command.start > 0:
+        if not command.whole:
             target = utterance.id
         elif self._spoken:
             target, tokens = self._spoken.pop()

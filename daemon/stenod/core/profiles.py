@@ -2,10 +2,11 @@
 
 A profile names parts of application names (``apps``, matched in the focused application's names as
 ``stenod type --check`` prints them, the longest match winning) and overrides any of the clean-up steps, the
-LLM polish and the paste chord. A key left out keeps the daemon's setting. The clients apply them: the
-final's ``raw`` words are cleaned again with the profile's steps, or its rule-based text is used when the
-profile turns the LLM off. A built-in ``terminal`` profile (no LLM rewriting, Ctrl+Shift+V) covers the
-common terminals; ``[profiles.terminal]`` in the configuration replaces it.
+LLM polish and the paste chord. A key left out keeps the daemon's setting. The clients apply them: when the
+profile's steps differ from the daemon's, the final's ``raw`` words are cleaned again with them (which also
+sets aside an LLM rewrite); when the profile only turns the LLM off, the final's rule-based text is used. A
+built-in ``terminal`` profile (no LLM rewriting, Ctrl+Shift+V) covers the common terminals;
+``[profiles.terminal]`` in the configuration replaces it.
 """
 
 from __future__ import annotations
@@ -35,10 +36,9 @@ class Profile:
     llm: bool | None = None  # False: the rule-based text, even when the daemon's LLM rewrote the final
     paste_keys: str = ""  # the paste chord for `stenod type --backend paste` ("": the default)
 
-    @property
-    def reshapes(self) -> bool:
-        """Whether the profile cleans the words differently from the daemon."""
-        return any(getattr(self, key) is not None for key in CLEANUP_KEYS)
+    def reshapes(self, base: CleanupConfig) -> bool:
+        """Whether the profile cleans the words differently from the daemon's ``base`` clean-up."""
+        return self.cleanup(base) != base
 
     def cleanup(self, base: CleanupConfig) -> CleanupConfig:
         return replace(base, **{k: v for k in CLEANUP_KEYS if (v := getattr(self, k)) is not None})
@@ -51,7 +51,7 @@ class Profile:
 
     def shape(self, final: Final, base: CleanupConfig, commands: Commands) -> Final:
         """The final as this profile types it; a spoken command's text (a line break) is kept as it is."""
-        if self.reshapes and commands.recognise(final.raw.split()) is None:
+        if self.reshapes(base) and commands.recognise(final.raw.split()) is None:
             return replace(final, text=clean(final.raw, self.cleanup(base)), cleaned_by="rules", rules_text="")
         if self.llm is False and final.cleaned_by == "llm" and final.rules_text:
             return replace(final, text=final.rules_text, cleaned_by="rules", rules_text="")

@@ -16,6 +16,7 @@ import numpy as np
 from stenod.core import SAMPLE_RATE
 from stenod.core.cleanup import CleanupConfig
 from stenod.core.clock import Clock, MonotonicClock
+from stenod.core.commands import Commands, CommandsConfig
 from stenod.core.events import Event
 from stenod.core.pipeline import Pipeline, PipelineConfig
 from stenod.core.requests import DecodeRequest
@@ -62,6 +63,11 @@ class LivePipeline:
     def set_cleanup(self, cleanup: CleanupConfig) -> None:
         """The rule-based clean-up of the finals published from now on (they still start with the stable text)."""
         self.pipeline.config = replace(self.pipeline.config, cleanup=cleanup)
+
+    def set_commands(self, commands: CommandsConfig) -> None:
+        """The spoken commands recognised in the utterances finished from now on."""
+        self.pipeline.config = replace(self.pipeline.config, commands=commands)
+        self.pipeline.commands = Commands(commands)
 
     def status(self, state: str, message: str = "") -> None:
         self.publish(self.pipeline.status(state, message))
