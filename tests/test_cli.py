@@ -55,3 +55,28 @@ def test_transcribe_numbers_flag(monkeypatch: pytest.MonkeyPatch) -> None:
         command._transcribe_one(None, None, reader, args)
     assert [c.numbers for c in seen] == [False, True]
     assert seen[1].fillers and not seen[1].spoken_punctuation  # the rest of a recording's clean-up as it was
+
+
+def test_run_takes_stream_s_clean_up_flags_over_the_configuration(tmp_path, monkeypatch) -> None:
+    from stenod.cli import _daemon_config, parse
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    plain = _daemon_config(parse(["run"]))
+    assert plain.stream.partials and not plain.stream.numbers and plain.commands.enabled
+    args = parse(["run", "--finals", "--numbers", "--spoken-punctuation", "--no-commands",
+                  "--replace", "k8s=Kubernetes", "--vocabulary", "Kubernetes", "-v"])
+    config = _daemon_config(args)
+    assert (config.stream.partials, config.stream.numbers, config.stream.spoken_punctuation) == (False, True, True)
+    assert not config.commands.enabled and config.stream.replacements == {"k8s": "Kubernetes"}
+    assert config.stream.vocabulary == ("Kubernetes",) and args.verbose
+
+
+def test_finals_only_is_spelled_the_same_in_stream_and_tail_and_benchmarks_stay_out_of_help(capsys) -> None:
+    from stenod.cli import parse
+
+    assert parse(["stream", "x.wav", "--finals"]).finals and parse(["stream", "x.wav", "--no-partials"]).finals
+    assert parse(["tail", "--finals"]).finals
+    with pytest.raises(SystemExit):
+        parse(["--help"])
+    assert "bench" not in capsys.readouterr().out
+    assert parse(["bench", "engine", "--help"]).suite == "engine"  # still runnable

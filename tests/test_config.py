@@ -107,3 +107,15 @@ def test_bad_flag(tmp_path, monkeypatch) -> None:
 def test_the_listen_address_may_be_written_as_the_clients_write_it(given: str) -> None:
     config = merge(Config(), {"server": {"listen": given}})
     assert config.server.listen == "127.0.0.1:7800" and config.host_port == ("127.0.0.1", 7800)
+
+
+@pytest.mark.parametrize(("given", "kept"), [("127.0.0.1:10300", "tcp://127.0.0.1:10300"),
+                                             ("tcp://127.0.0.1:10300", "tcp://127.0.0.1:10300"),
+                                             ("unix:///tmp/w.sock", "unix:///tmp/w.sock"), ("", "")])
+def test_the_wyoming_address_takes_the_same_syntax(given: str, kept: str) -> None:
+    assert merge(Config(), {"server": {"wyoming": given}}).server.wyoming == kept
+
+
+def test_listen_refuses_a_unix_socket_and_names_the_setting_for_it() -> None:
+    with pytest.raises(ConfigError, match=r"server\.unix_socket"):
+        merge(Config(), {"server": {"listen": "unix:///tmp/x.sock"}})

@@ -9,6 +9,7 @@ here, so the docs cannot drift from the code.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import re
@@ -76,3 +77,23 @@ def test_a_documented_command_line_parses(where: str, argv: list[str], whole: bo
         except SystemExit as exc:
             said = err.getvalue().strip()
             assert exc.code == 0 or (not whole and any(s in said for s in INCOMPLETE)), f"{where}\n{said}"
+
+
+def _parsers(parser: argparse.ArgumentParser, name: str = "stenod") -> list[tuple[str, argparse.ArgumentParser]]:
+    found = [(name, parser)]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_name, sub in action.choices.items():
+                if name == "stenod" and sub_name == "bench":
+                    continue  # each benchmark parses and documents its own options
+                found += _parsers(sub, f"{name} {sub_name}")
+    return found
+
+
+def test_every_option_says_what_it_does() -> None:
+    from stenod.cli import build_parser
+
+    silent = [f"{name} {'/'.join(action.option_strings) or action.dest}"
+              for name, parser in _parsers(build_parser()) for action in parser._actions
+              if action.help is None and not isinstance(action, argparse._SubParsersAction)]
+    assert silent == []

@@ -68,11 +68,18 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configured_model() -> str:
+    """The daemon's model, ``[model] name`` (an unusable config file is the usual one-line error)."""
+    from stenod.config import load
+
+    return load().model.name
+
+
 def cmd_models_convert(args: argparse.Namespace) -> int:
     from stenod.engine.cache import PRECISIONS, ensure_converted
     from stenod.engine.models import resolve
 
-    files = resolve(args.model)
+    files = resolve(args.model or _configured_model())
     precisions = PRECISIONS if args.precision == "all" else (args.precision,)
     for i, precision in enumerate(precisions):
         entry = ensure_converted(files, precision, force=args.force and i == 0)
@@ -87,7 +94,7 @@ def cmd_models_verify(args: argparse.Namespace) -> int:
     from stenod.engine.models import resolve
     from stenod.engine.whisper import WhisperEngine
 
-    files = resolve(args.model)
+    files = resolve(args.model or _configured_model())
     entry = ensure_converted(files, args.precision)
     problems = verify_files(entry)
     if files.fingerprint() != entry.manifest["sha256"]:
@@ -130,16 +137,10 @@ def cmd_stream(args: argparse.Namespace) -> int:
                         final_model=args.final_model or "", final_beam=args.final_beam)
     recognizer = load_recognizer(Config(model=model, stream=StreamConfig(
         spoken_punctuation=args.spoken_punctuation, vocabulary=vocabulary)))
-    replacements = {}
-    for pair in args.replace:
-        source, sep, target = pair.partition("=")
-        if not sep or not source.strip():
-            raise StenodError(f"--replace {pair!r}: expected FROM=TO")
-        replacements[source.strip()] = target
-    config = PipelineConfig(language=args.language, partials=not args.no_partials,
+    config = PipelineConfig(language=args.language, partials=not args.finals,
                             commands=CommandsConfig(enabled=args.commands),
                             cleanup=CleanupConfig(spoken_punctuation=args.spoken_punctuation, numbers=args.numbers,
-                                                  replacements=replacements, vocabulary=vocabulary))
+                                                  replacements=replacements(args.replace), vocabulary=vocabulary))
     sink: Callable[[Event], None]
     if args.json:
         def sink(event: Event) -> None:
@@ -172,7 +173,13 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         "server": {"listen": getattr(args, "listen", None),
                    "unix_socket": False if getattr(args, "no_unix_socket", False) else None,
                    "wyoming": getattr(args, "wyoming", None)},
-        "stream": {"vad": getattr(args, "vad", None)},
+        "stream": {"vad": getattr(args, "vad", None),
+                   "partials": False if getattr(args, "finals", None) else None,
+                   "spoken_punctuation": getattr(args, "spoken_punctuation", None),
+                   "numbers": getattr(args, "numbers", None),
+                   "replacements": replacements(args.replace) if getattr(args, "replace", None) else None,
+                   "vocabulary": getattr(args, "vocabulary", None)},
+        "commands": {"enabled": getattr(args, "commands", None)},
     }
 
 
@@ -266,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stenod", description="Local real-time dictation with Whisper.")
     parser.add_argument("--version", action="version", version=f"stenod {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_transcribe(sub)
     _add_models(sub)
     _add_daemon_commands(sub)
@@ -276,14 +283,26 @@ def build_parser() -> argparse.ArgumentParser:
     from stenod_clients.cli import add_commands
 
     add_commands(sub)
+    _verbose_after(sub)
     _add_bench(sub)
     return parser
+
+
+def _verbose_after(sub: Subcommands) -> None:
+    """``-v`` after the subcommand too (``stenod run -v``), in every subcommand and theirs."""
+    for parser in set(sub.choices.values()):
+        parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                            help="log progress to stderr")
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _verbose_after(action)
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", "-m", default=None, help="tiny.en (default), base, small, a model directory, "
                    "or OWNER/REPO after `stenod models pull OWNER/REPO`")
-    p.add_argument("--precision", choices=["int8", "fp32"], default="int8")
+    p.add_argument("--precision", choices=["int8", "fp32"], default="int8",
+                   help="weights: int8 (default, faster) or fp32")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: cores, max 4)")
 
 
@@ -302,14 +321,18 @@ def _add_models(sub: Subcommands) -> None:
     p = models.add_parser("list", help="models available and converted")
     p.set_defaults(func=cmd_models_list)
     p = models.add_parser("convert", help="convert a model to ONNX into the cache")
-    p.add_argument("model", nargs="?", default=None)
-    p.add_argument("--precision", choices=["int8", "fp32", "all"], default="all")
+    p.add_argument("model", nargs="?", default=None,
+                   help="tiny.en, base, small, a model directory or OWNER/REPO (default: the configured model)")
+    p.add_argument("--precision", choices=["int8", "fp32", "all"], default="all",
+                   help="which conversions: int8, fp32 or all (default)")
     p.add_argument("--force", action="store_true", help="convert again even if cached")
     p.set_defaults(func=cmd_models_convert)
     p = models.add_parser("verify", help="re-hash a converted model and run it once")
-    p.add_argument("model", nargs="?", default=None)
-    p.add_argument("--precision", choices=["int8", "fp32"], default="int8")
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("model", nargs="?", default=None,
+                   help="tiny.en, base, small, a model directory or OWNER/REPO (default: the configured model)")
+    p.add_argument("--precision", choices=["int8", "fp32"], default="int8",
+                   help="which conversion to check: int8 (default) or fp32")
+    p.add_argument("--threads", type=int, default=None, help="inference threads (default: the cores, at most 4)")
     p.set_defaults(func=cmd_models_verify)
     p = models.add_parser("pull", help="download a faster-whisper model from the Hugging Face hub (online)")
     p.add_argument("name", help="tiny.en, base, small, or OWNER/REPO: a CTranslate2 (faster-whisper) repository, "
@@ -331,7 +354,7 @@ def _add_daemon_commands(sub: Subcommands) -> None:
     p.add_argument("--read", action="store_true", help="the read-only token (receive events, no control)")
     p.add_argument("--captions-url", action="store_true",
                    help="the captions page's address with the read token, for another user or an OBS elsewhere")
-    p.add_argument("--config", "-c", default=None)
+    p.add_argument("--config", "-c", default=None, help="config file (default: $XDG_CONFIG_HOME/stenod/config.toml)")
     p.set_defaults(func=cmd_token)
 
     p = sub.add_parser("devices", help="list audio input devices")
@@ -339,7 +362,7 @@ def _add_daemon_commands(sub: Subcommands) -> None:
 
     config = sub.add_parser("config", help="the daemon's configuration").add_subparsers(dest="action", required=True)
     p = config.add_parser("show", help="print the effective configuration (file and defaults) as TOML")
-    p.add_argument("--config", "-c", default=None)
+    p.add_argument("--config", "-c", default=None, help="config file (default: $XDG_CONFIG_HOME/stenod/config.toml)")
     p.set_defaults(func=cmd_config_show)
 
 
@@ -362,14 +385,19 @@ def _add_run(sub: Subcommands) -> None:
                    help="do not listen on $XDG_RUNTIME_DIR/stenod/stenod.sock (local clients' default)")
     p.add_argument("--model", "-m", default=None, help="tiny.en (default), base, small, a model directory, "
                    "or OWNER/REPO after `stenod models pull OWNER/REPO`")
-    p.add_argument("--precision", choices=["int8", "fp32"], default=None)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--language", "-l", default=None)
-    p.add_argument("--vad", choices=["silero", "webrtc"], default=None)
+    p.add_argument("--precision", choices=["int8", "fp32"], default=None,
+                   help="weights: int8 (default, faster) or fp32 ([model] precision)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="inference threads (default: the cores, at most 4; [model] threads)")
+    p.add_argument("--language", "-l", default=None,
+                   help="language code (default: detect; .en models: en; [model] language)")
+    p.add_argument("--vad", choices=["silero", "webrtc"], default=None,
+                   help="voice-activity detector: silero (default) or webrtc ([stream] vad)")
     p.add_argument("--no-mic", action="store_true", help="no microphone: serve remote audio on /v1/listen only")
     p.add_argument("--input", default=None, help="play this audio file as the microphone, in real time")
     p.add_argument("--paused", action="store_true",
                    help="start paused (listen after `stenod resume`, or while `stenod ptt`'s key is held)")
+    _stream_args(p, unset=True)
     _final_args(p, default_beam=None)
     p.set_defaults(func=cmd_run)
 
@@ -385,18 +413,39 @@ def _add_stream(sub: Subcommands) -> None:
     _model_args(p)
     p.add_argument("--language", "-l", default=None, help="language code (default: detect; .en models: en)")
     p.add_argument("--vad", choices=["silero", "webrtc"], default="silero", help="voice-activity detector")
-    p.add_argument("--no-partials", action="store_true", help="finals only")
-    p.add_argument("--spoken-punctuation", action="store_true", help='"comma", "new line"… become marks')
-    p.add_argument("--numbers", action="store_true",
-                   help='spoken numbers as digits in finals: "twenty five" → 25, "ten percent" → 10%%')
-    p.add_argument("--no-commands", dest="commands", action="store_false",
-                   help='do not act on spoken commands ("scratch that" withdraws the previous final)')
-    p.add_argument("--replace", action="append", default=[], metavar="FROM=TO",
-                   help="replace a word or phrase in final text (repeatable; whole words, any case)")
-    p.add_argument("--vocabulary", action="append", default=[], metavar="TERM",
-                   help="a name or term the model is prompted with and near-misses are corrected to (repeatable)")
+    _stream_args(p, unset=False)
     _final_args(p, default_beam=1)
     p.set_defaults(func=cmd_stream)
+
+
+def _stream_args(p: argparse.ArgumentParser, unset: bool) -> None:
+    """The streaming and clean-up flags `stream` and `run` share; ``unset``: None when not given (the
+    configuration decides), else the defaults."""
+    off: bool | None = None if unset else False
+    p.add_argument("--finals", action="store_true", default=off,
+                   help="finals only: no partial decodes (as `stenod tail --finals` prints finals only)")
+    p.add_argument("--no-partials", dest="finals", action="store_true", default=off, help=argparse.SUPPRESS)
+    p.add_argument("--spoken-punctuation", action="store_true", default=off,
+                   help='"comma", "new line"… become marks')
+    p.add_argument("--numbers", action="store_true", default=off,
+                   help='spoken numbers as digits in finals: "twenty five" → 25, "ten percent" → 10%%')
+    p.add_argument("--no-commands", dest="commands", action="store_false", default=None if unset else True,
+                   help='do not act on spoken commands ("scratch that" withdraws the previous final)')
+    p.add_argument("--replace", action="append", default=None if unset else [], metavar="FROM=TO",
+                   help="replace a word or phrase in final text (repeatable; whole words, any case)")
+    p.add_argument("--vocabulary", action="append", default=None if unset else [], metavar="TERM",
+                   help="a name or term the model is prompted with and near-misses are corrected to (repeatable)")
+
+
+def replacements(pairs: list[str]) -> dict[str, str]:
+    """``--replace FROM=TO`` flags as a table; StenodError for one without ``=``."""
+    table = {}
+    for pair in pairs:
+        source, sep, target = pair.partition("=")
+        if not sep or not source.strip():
+            raise StenodError(f"--replace {pair!r}: expected FROM=TO")
+        table[source.strip()] = target
+    return table
 
 
 def _final_args(p: argparse.ArgumentParser, default_beam: int | None) -> None:
@@ -407,7 +456,8 @@ def _final_args(p: argparse.ArgumentParser, default_beam: int | None) -> None:
 def _add_bench(sub: Subcommands) -> None:
     from stenod_bench import SUITES
 
-    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="suite", required=True)
+    # not in the user's --help (no help= given), still runnable: stenod bench SUITE
+    bench = sub.add_parser("bench", description="benchmarks").add_subparsers(dest="suite", required=True)
     for name, (_, summary) in SUITES.items():
         p = bench.add_parser(name, help=summary, add_help=False)  # each benchmark parses its own options
         p.add_argument("bench_args", nargs=argparse.REMAINDER)

@@ -17,7 +17,7 @@ from stenod.core.cleanup import CleanupConfig
 from stenod.core.commands import CommandsConfig
 from stenod.core.profiles import Profile
 from stenod.errors import StenodError
-from stenod.net.addresses import is_loopback
+from stenod.net.addresses import host_port, is_loopback, split_address
 from stenod.paths import config_path
 
 
@@ -145,11 +145,8 @@ def _check(section: str, key: str, value: Any, default: Any) -> Any:
     allowed = CHOICES.get((section, key))
     if allowed and value not in allowed:
         raise ConfigError(f"{name}: expected one of {', '.join(allowed)}, got {value!r}")
-    if name == "server.listen":
-        value = re.sub(r"^(?:ws|tcp)://", "", value).rstrip("/")  # the clients' form names the same address
-        host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ConfigError(f"{name}: expected HOST:PORT, got {value!r}")
+    if name in ("server.listen", "server.wyoming") and value:
+        value = _address(name, value)
     if name == "llm.url" and value and not _is_base_url(value):
         raise ConfigError(f"{name}: expected an http:// or https:// base URL such as http://127.0.0.1:8080/v1, "
                           f"got {value!r}")
@@ -157,6 +154,19 @@ def _check(section: str, key: str, value: Any, default: Any) -> Any:
         raise ConfigError(f"{name}: expected the name of an environment variable that holds the key "
                           "(the key itself stays out of the file)")
     return value
+
+
+def _address(name: str, value: str) -> str:
+    """An address in the one syntax, written the way the daemon uses it (``server.listen`` takes TCP only)."""
+    try:
+        where = split_address(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    if isinstance(where, str):
+        if name == "server.listen":
+            raise ConfigError(f"{name}: expected HOST:PORT (the Unix socket is server.unix_socket), got {value!r}")
+        return f"unix://{where}"
+    return host_port(*where) if name == "server.listen" else f"tcp://{host_port(*where)}"
 
 
 def _is_base_url(value: str) -> bool:

@@ -254,4 +254,4 @@ async def start_wyoming(uri: str, new_pipeline: NewPipeline,
             return server
     except OSError as exc:
         raise StenodError(f"cannot serve Wyoming on {uri}: {exc.strerror or exc}") from None
-    raise StenodError(f"--wyoming must be tcp://HOST:PORT or unix:///PATH, got {uri!r}")
+    raise StenodError(f"--wyoming must be HOST:PORT (or tcp://HOST:PORT) or unix:///PATH, got {uri!r}")
