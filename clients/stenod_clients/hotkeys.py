@@ -1,0 +1,91 @@
+"""``stenod hotkeys``: keyboard shortcuts to copy into a desktop's settings, with this stenod's absolute path.
+
+A desktop runs a shortcut's command without the user's shell, so ``stenod`` must be named by its full path.
+Each desktop gets what it can do: sway and Hyprland bind a key's press and release (push-to-talk with
+``stenod hold``/``release``); GNOME and KDE fire custom shortcuts on press only (``stenod toggle``; for
+hold-to-talk there, ``stenod ptt``). ``stenod paste-last`` types the last final again.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+
+DESKTOPS = ("gnome", "kde", "sway", "hyprland")
+GNOME_KEYS = "org.gnome.settings-daemon.plugins.media-keys"
+GNOME_PATH = "/org/gnome/settings-daemon/plugins/media-keys/custom-keybindings"
+
+
+def stenod_command() -> str:
+    """This installation's ``stenod``, as an absolute command line."""
+    script = Path(sys.executable).parent / "stenod"
+    if script.is_file() and os.access(script, os.X_OK):
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m stenod"
+
+
+def detect() -> str:
+    """The desktop this session runs, as one of ``DESKTOPS`` ("" when it is none of them)."""
+    if os.environ.get("SWAYSOCK"):
+        return "sway"
+    if os.environ.get("HYPRLAND_INSTANCE_SIGNATURE"):
+        return "hyprland"
+    desktop = os.environ.get("XDG_CURRENT_DESKTOP", "").lower()
+    return next((d for d in ("gnome", "kde") if d in desktop), "")
+
+
+def _gnome(stenod: str) -> str:
+    lines = ["# GNOME: run these in a terminal (the first line replaces the list of custom shortcuts: if you have",
+             "# your own, add the two stenod paths to it instead; see: gsettings get "
+             f"{GNOME_KEYS} custom-keybindings)",
+             f"gsettings set {GNOME_KEYS} custom-keybindings \"['{GNOME_PATH}/stenod-toggle/', "
+             f"'{GNOME_PATH}/stenod-paste-last/']\""]
+    for slot, name, command, key in (("stenod-toggle", "Dictation on/off", "toggle", "<Super><Alt>d"),
+                                     ("stenod-paste-last", "Type the last dictation again", "paste-last",
+                                      "<Super><Alt>v")):
+        schema = f"{GNOME_KEYS}.custom-keybinding:{GNOME_PATH}/{slot}/"
+        lines += [f"gsettings set {schema} name {shlex.quote(name)}",
+                  f"gsettings set {schema} command {shlex.quote(f'{stenod} {command}')}",
+                  f"gsettings set {schema} binding {shlex.quote(key)}"]
+    lines.append("# hold-to-talk on GNOME 48+: stenod ptt (the desktop asks once for the key)")
+    return "\n".join(lines)
+
+
+def _kde(stenod: str) -> str:
+    return "\n".join([
+        "# KDE Plasma: System Settings → Keyboard → Shortcuts → Add New → Command or Script, then enter",
+        f"#   {stenod} toggle        (dictation on/off; e.g. Meta+Alt+D)",
+        f"#   {stenod} paste-last    (type the last dictation again; e.g. Meta+Alt+V)",
+        "# hold-to-talk: stenod ptt (Plasma asks once for the key through its GlobalShortcuts portal)"])
+
+
+def _sway(stenod: str) -> str:
+    return "\n".join([
+        "# sway: add to ~/.config/sway/config, then swaymsg reload",
+        "# hold F9 to dictate; the words arrive on release",
+        f"bindsym --no-repeat F9 exec {stenod} hold",
+        f"bindsym --release F9 exec {stenod} release",
+        f"bindsym Mod4+Mod1+d exec {stenod} toggle",
+        f"bindsym Mod4+Mod1+v exec {stenod} paste-last"])
+
+
+def _hyprland(stenod: str) -> str:
+    return "\n".join([
+        "# Hyprland: add to ~/.config/hypr/hyprland.conf (it reloads by itself)",
+        "# hold F9 to dictate; the words arrive on release",
+        f"bind = , F9, exec, {stenod} hold",
+        f"bindr = , F9, exec, {stenod} release",
+        f"bind = SUPER ALT, D, exec, {stenod} toggle",
+        f"bind = SUPER ALT, V, exec, {stenod} paste-last"])
+
+
+SNIPPETS = {"gnome": _gnome, "kde": _kde, "sway": _sway, "hyprland": _hyprland}
+
+
+def snippets(desktop: str = "", stenod: str = "") -> str:
+    """The shortcuts for ``desktop`` (every desktop's when it is "" and none is detected)."""
+    stenod = stenod or stenod_command()
+    chosen = [desktop] if desktop else ([detect()] if detect() else list(DESKTOPS))
+    return "\n\n".join(SNIPPETS[d](stenod) for d in chosen) + "\n"
