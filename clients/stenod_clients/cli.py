@@ -1,5 +1,5 @@
-"""The client subcommands of ``stenod``: tail, type, paste-last, ptt, ime, captions, pause, resume, toggle, hold,
-release, end."""
+"""The client subcommands of ``stenod``: status, tail, type, paste-last, ptt, ime, captions, pause, resume, toggle,
+hold, release, end."""
 
 from __future__ import annotations
 
@@ -15,7 +15,13 @@ from stenod_clients.captions import options as captions_options
 if TYPE_CHECKING:
     from stenod.config import Config
 
-URL_HELP = "the daemon: ws://HOST:PORT or unix:///PATH (default: $STENOD_URL, else the daemon's config)"
+URL_HELP = "the daemon: HOST:PORT (or ws://HOST:PORT) or unix:///PATH (default: $STENOD_URL, else the daemon's config)"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from stenod_clients.status import run
+
+    return run(args.url, args.json)
 
 
 def cmd_tail(args: argparse.Namespace) -> int:
@@ -106,12 +112,13 @@ def cmd_control(args: argparse.Namespace) -> int:
     from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
 
     from stenod.core.events import ProtocolError
-    from stenod_clients.connection import control
+    from stenod_clients.connection import check_url, control, daemon_url, unreachable
 
+    url = check_url(args.url or daemon_url())
     try:
-        state = asyncio.run(control(args.command, args.url))
+        state = asyncio.run(control(args.command, url))
     except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
-        raise StenodError(f"cannot reach the daemon: {exc or type(exc).__name__}") from None
+        raise StenodError(unreachable(url, exc)) from None
     except (WebSocketException, ProtocolError) as exc:
         raise StenodError(f"the daemon did not answer {args.command!r}: {exc}") from None
     print(state)
@@ -161,7 +168,20 @@ def cmd_captions(args: argparse.Namespace) -> int:
     return overlay_main(args)
 
 
+def cmd_hotkeys(args: argparse.Namespace) -> int:
+    from stenod_clients.hotkeys import snippets
+
+    print(snippets(args.desktop), end="")
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("status", help="where the daemon stands: state, model, input device, subscribers, uptime, "
+                       "the last final's latency")
+    p.add_argument("--json", action="store_true", help="the daemon's /health object as it is")
+    p.add_argument("--url", default=None, help=URL_HELP)
+    p.set_defaults(func=cmd_status)
+
     p = sub.add_parser("tail", help="print the daemon's events (readable, --json lines, or --finals text)")
     style = p.add_mutually_exclusive_group()
     style.add_argument("--json", action="store_true", help="every event as a JSON line")
@@ -225,3 +245,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                    help="take the mouse: drag the overlay at any time (by default clicks pass through it, and "
                    "holding Alt or Super lets you drag it; on Wayland only this option does)")
     p.set_defaults(func=cmd_captions)
+
+    p = sub.add_parser("hotkeys", help="keyboard shortcuts for this desktop (toggle, push-to-talk, paste-last), "
+                       "with this stenod's absolute path, to paste into its settings")
+    p.add_argument("--desktop", choices=["gnome", "kde", "sway", "hyprland"], default="",
+                   help="the desktop to write them for (default: this session's; every one when unknown)")
+    p.set_defaults(func=cmd_hotkeys)

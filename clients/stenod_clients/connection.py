@@ -23,9 +23,11 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from stenod.core.events import Event, Hello, ProtocolError
 from stenod.errors import StenodError
+from stenod.net.addresses import ADDRESS_FORMS, host_port, split_address
 
 log = logging.getLogger("stenod.clients")
 DEFAULT_URL = "ws://127.0.0.1:7767"
+NEXT_STEP = "is it running? systemctl --user status stenod, or stenod status"
 
 
 def daemon_url() -> str:
@@ -65,15 +67,20 @@ def daemon_token() -> str:
 
 
 def check_url(url: str) -> str:
-    """``url`` if it can name the daemon (``ws://HOST:PORT``, ``wss://…`` or ``unix:///PATH``), else StenodError."""
+    """The daemon's address as a URL to connect to: the one address syntax (``HOST:PORT``, ``tcp://`` or
+    ``ws://HOST:PORT``, ``unix:///PATH``) or ``wss://…``; StenodError for anything else."""
+    if url.startswith("wss://"):
+        try:
+            if urlsplit(url).hostname:
+                return url
+        except ValueError:
+            pass
+        raise StenodError(f"{url!r} is not the daemon's address: expected {ADDRESS_FORMS}")
     try:
-        parts = urlsplit(url)
-        usable = bool(parts.path) if parts.scheme == "unix" else parts.scheme in ("ws", "wss") and bool(parts.hostname)
-    except ValueError:
-        usable = False
-    if not usable:
-        raise StenodError(f"{url!r} is not the daemon's address: expected ws://HOST:PORT or unix:///PATH")
-    return url
+        where = split_address(url)
+    except ValueError as exc:
+        raise StenodError(f"not the daemon's address: {exc}") from None
+    return f"unix://{where}" if isinstance(where, str) else f"ws://{host_port(*where)}"
 
 
 async def open_connection(url: str, path: str, query: dict[str, Any] | None = None,
@@ -126,6 +133,7 @@ class Subscription:
         self.stream = ""
         self.last_seq: int | None = since
         self.connection: ClientConnection | None = None
+        self._told = False  # the next step was said once in this outage; the retries that follow say less
 
     async def send(self, message: dict[str, Any]) -> bool:
         """Send a control message (``pause``, ``resume``, ``toggle``, ``ping``); False while disconnected."""
@@ -147,8 +155,11 @@ class Subscription:
             try:
                 self.connection = await open_connection(self.url, "/v1/events", self._query(), self.token)
             except (OSError, InvalidHandshake, TimeoutError) as exc:
-                await self._wait(f"cannot reach the daemon at {self.url} ({_why(exc)})")
+                await self._wait(f"cannot reach the daemon at {self.url} ({_why(exc)})" if self._told
+                                 else unreachable(self.url, exc))
+                self._told = True
                 continue
+            self._told = False
             try:
                 async for raw in self.connection:
                     event = _parse(raw)
@@ -186,7 +197,14 @@ def _parse(raw: str | bytes) -> Event | None:
         return None
 
 
+def unreachable(url: str, exc: BaseException) -> str:
+    """The one line for a daemon that does not answer at ``url``: why, and what to do next."""
+    return f"cannot reach the daemon at {url} ({_why(exc)}; {NEXT_STEP})"
+
+
 def _why(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno)  # asyncio's own strerror repeats the address
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc) or type(exc).__name__

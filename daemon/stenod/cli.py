@@ -196,11 +196,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise StenodError(f"{source}: no such file")
     try:
         return asyncio.run(serve_forever(config, Path(args.config) if args.config else None, source,
-                                         not args.no_mic, _overrides(args)))
+                                         not args.no_mic, _overrides(args), args.show_text))
     finally:
         # The loop is gone and with it the SIGTERM handler: a second SIGTERM (systemd's, a supervisor's) must
         # not kill the process while the interpreter waits for the engine's thread on the way out.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from stenod.check.command import run
+
+    return run(args, _daemon_config(args))
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
@@ -236,6 +242,12 @@ def cmd_install(args: argparse.Namespace) -> int:
         for line in install(executable, refresh=not args.no_enable):
             print(line)
     return 0
+
+
+def cmd_uninstall(args: argparse.Namespace) -> int:
+    from stenod.uninstall import uninstall
+
+    return uninstall(dry_run=args.dry_run, config=args.config, history=args.history)
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -341,7 +353,7 @@ def _add_models(sub: Subcommands) -> None:
 
 
 def _add_daemon_commands(sub: Subcommands) -> None:
-    """run, install, token, devices and config: the daemon and its setup."""
+    """run, install, uninstall, token, devices, check and config: the daemon and its setup."""
     _add_run(sub)
     p = sub.add_parser("install", help="install the systemd user unit and enable it")
     p.add_argument("--user", action="store_true", help="as a user service (the default, and the only kind)")
@@ -349,6 +361,13 @@ def _add_daemon_commands(sub: Subcommands) -> None:
     p.add_argument("--client", action="append", default=[], choices=["type", "captions", "ime"],
                    help="also install a client (repeatable): type, captions (their units), ime (the IBus component)")
     p.set_defaults(func=cmd_install)
+
+    p = sub.add_parser("uninstall", help="stop and remove what install put in place, and the model cache")
+    p.add_argument("--user", action="store_true", help="the user's units (the default, and the only kind)")
+    p.add_argument("--config", action="store_true", help="also remove the configuration folder")
+    p.add_argument("--history", action="store_true", help="also remove the dictation history")
+    p.add_argument("--dry-run", action="store_true", help="print what would be removed, remove nothing")
+    p.set_defaults(func=cmd_uninstall)
 
     p = sub.add_parser("token", help="print the daemon's token, for clients that connect over TCP")
     p.add_argument("--read", action="store_true", help="the read-only token (receive events, no control)")
@@ -359,11 +378,20 @@ def _add_daemon_commands(sub: Subcommands) -> None:
 
     p = sub.add_parser("devices", help="list audio input devices")
     p.set_defaults(func=cmd_devices)
+    _add_check(sub)
 
     config = sub.add_parser("config", help="the daemon's configuration").add_subparsers(dest="action", required=True)
     p = config.add_parser("show", help="print the effective configuration (file and defaults) as TOML")
     p.add_argument("--config", "-c", default=None, help="config file (default: $XDG_CONFIG_HOME/stenod/config.toml)")
     p.set_defaults(func=cmd_config_show)
+
+
+def _add_check(sub: Subcommands) -> None:
+    from stenod.check.command import add_arguments
+
+    p = sub.add_parser("check", help="does it hear me? a level meter, then the VAD and the model on what it heard")
+    add_arguments(p)
+    p.set_defaults(func=cmd_check)
 
 
 def _add_history(sub: Subcommands) -> None:
@@ -397,6 +425,8 @@ def _add_run(sub: Subcommands) -> None:
     p.add_argument("--input", default=None, help="play this audio file as the microphone, in real time")
     p.add_argument("--paused", action="store_true",
                    help="start paused (listen after `stenod resume`, or while `stenod ptt`'s key is held)")
+    p.add_argument("--show-text", action="store_true",
+                   help="log what is heard even when stderr is not a terminal (then the journal holds it)")
     _stream_args(p, unset=True)
     _final_args(p, default_beam=None)
     p.set_defaults(func=cmd_run)

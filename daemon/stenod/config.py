@@ -31,6 +31,7 @@ class AudioConfig:
     block_ms: int = 50  # audio block from the sound card: 20 ms cost 2.3% of a core idle, 50 ms 1.6%
     start_paused: bool = False  # start paused: nothing is heard until a resume (or a push-to-talk hold)
     release_tail_ms: int = 150  # push-to-talk: audio still taken after the key's release (words on their way)
+    notify: bool = False  # a desktop notification when dictation pauses or resumes (needs stenod[desktop])
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,16 +21,17 @@ import numpy as np
 
 from stenod.audio.classifiers import make_classifier
 from stenod.audio.files import load_audio
-from stenod.audio.mic import Capture, choose_device
+from stenod.audio.mic import Capture, DeviceError, choose_device
 from stenod.config import Config, ConfigError, LlmConfig, cleanup_config, load
 from stenod.core import SAMPLE_RATE
-from stenod.core.events import Event
+from stenod.core.events import Event, Final
 from stenod.core.pipeline import PipelineConfig
 from stenod.history.recorder import Recorder
 from stenod.history.store import history_path
 from stenod.live.bus import EventBus
 from stenod.live.cleanup_stage import Clean
 from stenod.live.decoder import DecodeService
+from stenod.live.hearing import Hearing
 from stenod.live.llm import llm_cleaner_for
 from stenod.live.pipeline import LivePipeline
 from stenod.net.auth import Authority, load_or_create_token
@@ -38,12 +40,15 @@ from stenod.paths import runtime_dir
 from stenod.protocols.openai_rest import Transcriptions
 from stenod.protocols.wyoming import start_wyoming
 from stenod.server import claim_socket, socket_path, start_server
+from stenod.server.notifications import PauseNotifier
 from stenod.server.state import DaemonState
 from stenod.systemd import notify, watchdog_interval
 
 log = logging.getLogger("stenod")
 MIC_GAP_S = 1.0  # no microphone block for this long: the utterance is closed
 ENGINE_STUCK_LIMIT_S = 60.0  # a decode stuck this long: stop feeding the systemd watchdog
+DEVICE_NEXT_STEP = ("`stenod devices` lists them; choose one with --device NAME (or audio.device), or run without a "
+                    "microphone: --no-mic, or play a file as one: --input FILE")
 
 
 @dataclass(frozen=True)
@@ -58,15 +63,20 @@ Overrides = dict[str, dict[str, Any]]  # command-line flags, as config.load take
 
 
 async def serve_forever(config: Config, config_path: Path | None, input_file: Path | None, use_mic: bool,
-                        overrides: Overrides | None = None) -> int:
-    """Run the daemon; ``overrides`` (the flags it was started with) still apply after a reload."""
+                        overrides: Overrides | None = None, show_text: bool = False) -> int:
+    """Run the daemon; ``overrides`` (the flags it was started with) still apply after a reload; finals' text
+    is logged on a terminal, or wherever stderr goes with ``show_text``."""
     source = Source(input_file, use_mic and input_file is None)
     if source.microphone and config.audio.device:
-        choose_device(config.audio.device)  # a device named that does not exist is a configuration error
-    state = await build(config)
+        try:
+            choose_device(config.audio.device)  # a device named that does not exist is a configuration error
+        except DeviceError as exc:
+            raise DeviceError(f"{exc}; {DEVICE_NEXT_STEP}") from None
+    hearing = Hearing(sys.stderr, show_text)
+    state = await build(config, hearing)
     servers = await start_server(state)
     wyoming = await _start_wyoming(state)
-    feeder = await start_source(state, source)
+    feeder = await start_source(state, source, hearing)
     summary = _summary(state, source)
     log.info("%s", summary)
     notify(f"READY=1\nSTATUS={summary}")
@@ -85,8 +95,9 @@ def pipeline_config(config: Config) -> PipelineConfig:
                           commands=config.commands, cleanup=cleanup_config(config.stream))
 
 
-async def build(config: Config) -> DaemonState:
-    """The daemon's state: its token, its socket claimed, the model loaded, the microphone's pipeline."""
+async def build(config: Config, hearing: Hearing | None = None) -> DaemonState:
+    """The daemon's state: its token, its socket claimed, the model loaded, the microphone's pipeline (its
+    events also to ``hearing``, when given)."""
     from stenod.tuning import load_recognizer
 
     authority = Authority(load_or_create_token(runtime_dir()))
@@ -123,9 +134,20 @@ async def build(config: Config) -> DaemonState:
     # The microphone's blocks come every audio.block_ms: a long silence in their arrival (suspend, a stalled
     # device) closes the utterance rather than gluing what comes after onto it.
     state.mic = LivePipeline(make_classifier(config.stream.vad), decoder,
-                             replace(pipeline_config(config), gap_s=MIC_GAP_S), mic_publish(state),
+                             replace(pipeline_config(config), gap_s=MIC_GAP_S), mic_publish(state, hearing),
                              clean=state.llm_cleaner.clean if state.llm_cleaner else None)
+    notify_pauses(state)
     return state
+
+
+def notify_pauses(state: DaemonState) -> None:
+    """A desktop notification on each pause and resume while ``audio.notify`` is on (it follows a reload)."""
+    notifier = PauseNotifier()
+
+    def changed(paused: bool) -> None:
+        if state.config.audio.notify:
+            notifier.changed(paused)
+    state.on_paused = changed
 
 
 def start_history(config: Config, model: str) -> Recorder | None:
@@ -137,16 +159,20 @@ def start_history(config: Config, model: str) -> Recorder | None:
     return recorder
 
 
-def mic_publish(state: DaemonState) -> Callable[[Event], None]:
-    """Where the microphone's events go: the bus, and the history when it is kept."""
+def mic_publish(state: DaemonState, hearing: Hearing | None = None) -> Callable[[Event], None]:
+    """Where the microphone's events go: the bus, the history when it is kept, ``hearing`` when given; a final's
+    latency is noted."""
     publish = state.bus.publish
-    if state.history is None:
-        return publish
-    keep = state.history.sink(state.stream, "microphone")
+    keep = state.history.sink(state.stream, "microphone") if state.history is not None else None
 
     def publish_and_keep(event: Event) -> None:
+        if isinstance(event, Final) and state.mic is not None:
+            state.last_final_latency = state.mic.latency(event)
         publish(event)
-        keep(event)
+        if keep is not None:
+            keep(event)
+        if hearing is not None:
+            hearing(event, state.last_final_latency if isinstance(event, Final) else None)
 
     return publish_and_keep
 
@@ -159,16 +185,20 @@ async def _start_wyoming(state: DaemonState) -> asyncio.Server | None:
     return await start_wyoming(uri, state.new_pipeline, [(state.model, languages)], state.config.server.allow_remote)
 
 
-async def start_source(state: DaemonState, source: Source) -> asyncio.Task[None]:
-    """Start feeding the microphone pipeline (the microphone tried once already); a task to cancel at shutdown."""
+async def start_source(state: DaemonState, source: Source, hearing: Hearing | None = None) -> asyncio.Task[None]:
+    """Start feeding the microphone pipeline (the microphone tried once already), and ``hearing`` the same
+    blocks; a task to cancel at shutdown."""
     mic = state.mic
     assert mic is not None
 
     def on_audio(samples: np.ndarray) -> None:
         if not state.paused:
             mic.feed(samples)
+            if hearing is not None:
+                hearing.audio(samples)
 
     if source.file is not None:
+        state.input, state.device = "file", lambda: str(source.file)
         state.set_state(state.listening_state, f"playing {source.file} as the microphone")
         return asyncio.create_task(_play_file(source.file, state, on_audio))
     if not source.microphone:
@@ -177,6 +207,8 @@ async def start_source(state: DaemonState, source: Source) -> asyncio.Task[None]
     capture = Capture(lambda: state.config.audio.device, on_audio, state.config.audio.block_ms,
                       microphone_reports(state), lambda: state.paused)
     state.counters.overflows = lambda: capture.lost_blocks
+    state.input = "microphone"
+    state.device = lambda: capture.microphone.device["name"] if capture.microphone is not None else None
     await capture.start()
     return asyncio.create_task(_capture(capture))
 
@@ -192,7 +224,7 @@ def microphone_reports(state: DaemonState) -> Callable[[str, str], None]:
             return
         if kind == "device_lost":
             state.mic.end_utterance()  # what was said before the loss gets its final now
-        log.warning("%s", message)
+        log.warning("%s%s", message, f" ({DEVICE_NEXT_STEP})" if kind == "no_microphone" else "")
         state.set_state(kind, message)
         notify(f"STATUS={message}")
 

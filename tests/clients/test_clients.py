@@ -300,6 +300,7 @@ def test_pause_resume_and_toggle_from_the_command_line(tmp_path, jfk_wav) -> Non
     bad = subprocess.run([sys.executable, "-m", "stenod", "pause"], env=env,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "cannot reach the daemon" in bad.stderr
+    assert "systemctl --user status stenod" in bad.stderr and "stenod status" in bad.stderr
 
 
 def _fake_tools(folder: Path, *names: str) -> Path:
@@ -404,6 +405,14 @@ def test_a_joiner_resets_when_the_daemon_restarts() -> None:
     joiner = Joiner()
     joiner.feed(_final(1, "One."))
     assert joiner.feed(_final(2, '"Two."')) == ' "Two."'  # an opening quote gets its space
+
+
+def test_a_client_takes_the_daemon_s_address_in_the_one_syntax() -> None:
+    from stenod_clients.connection import check_url
+
+    assert check_url("127.0.0.1:7767") == check_url("tcp://127.0.0.1:7767") == "ws://127.0.0.1:7767"
+    assert check_url("unix:///run/stenod.sock") == "unix:///run/stenod.sock"
+    assert check_url("wss://dictation.example:443") == "wss://dictation.example:443"
 
 
 @pytest.mark.parametrize("url", ["foo", "http://127.0.0.1:7767", "ws://[bad"])

@@ -132,6 +132,8 @@ def test_no_device_and_port_in_use_are_one_line_errors(tmp_path) -> None:
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.startswith("stenod: error:") and proc.stderr.count("\n") == 1
+    for next_step in ("`stenod devices`", "--device NAME", "--no-mic", "--input FILE"):
+        assert next_step in proc.stderr
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -139,7 +141,9 @@ def test_no_device_and_port_in_use_are_one_line_errors(tmp_path) -> None:
         proc = subprocess.run([sys.executable, "-m", "stenod", "run", "--no-mic", "--listen", f"127.0.0.1:{port}"],
                               env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
-    assert "address already in use" in proc.stderr.splitlines()[-1]
+    said = proc.stderr.splitlines()[-1]
+    assert "address already in use" in said and f"port {port}" in said
+    assert "--listen 127.0.0.1:PORT" in said and "server.listen" in said
 
 
 def test_sighup_rereads_the_config_and_keeps_it_when_broken(tmp_path) -> None:

@@ -175,6 +175,7 @@ def test_a_second_daemon_on_the_same_socket_is_refused_before_it_loads_a_model(d
             while True:
                 told.append(notify.recv(4096).decode())
     assert second.returncode == 2 and "another stenod is already running" in second.stderr
+    assert "`stenod status` shows it" in second.stderr and "systemctl --user stop stenod" in second.stderr
     assert second.stderr.count("\n") == 1, second.stderr  # that one line, and no model error after it
     assert not any("loading" in message for message in told), told
     assert (daemon.runtime / "stenod.sock").exists()  # the first one keeps its socket

@@ -40,14 +40,31 @@ def component_dir() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "ibus" / "component"
 
 
+def installed_files() -> tuple[Path, Path]:
+    """Where :func:`install` writes the component and the ``environment.d`` file (``stenod uninstall`` removes them)."""
+    config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return component_dir() / "stenod.xml", config_home / "environment.d" / "60-stenod-ibus.conf"
+
+
+def forget() -> str:
+    """After the component is removed: IBus's registry rewritten, so input-source lists drop the engine."""
+    if not shutil.which("ibus"):
+        return "IBus is not installed: no registry to rewrite"
+    try:
+        cache = subprocess.run(["ibus", "write-cache"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"IBus registry not rewritten ({exc}): run `ibus write-cache`, then `ibus restart`"
+    if cache.returncode != 0:
+        return "IBus registry not rewritten: run `ibus write-cache`, then `ibus restart`"
+    return "IBus registry rewritten (`ibus restart` drops the engine from a running IBus)"
+
+
 def install(executable: str, refresh: bool = True) -> list[str]:
     """Write the component and the environment file; refresh IBus. Lines to print (what was done, what next)."""
-    folder = component_dir()
+    target, environment = installed_files()
+    folder = target.parent
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / "stenod.xml"
     target.write_text(component_xml(f"{executable} ime --ibus"))
-    config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    environment = config_home / "environment.d" / "60-stenod-ibus.conf"
     environment.parent.mkdir(parents=True, exist_ok=True)
     path = f"{folder}:{SYSTEM_COMPONENTS}"
     environment.write_text(f"IBUS_COMPONENT_PATH={path}\n")

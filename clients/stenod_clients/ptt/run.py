@@ -10,7 +10,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from stenod.errors import StenodError
-from stenod_clients.connection import control
+from stenod_clients.connection import check_url, control, daemon_url, unreachable
 from stenod_clients.portal import Portal, PortalError
 from stenod_clients.ptt import evdev_route, portal_route
 from stenod_clients.ptt.keys import KeyNameError, parse_chord
@@ -78,10 +78,11 @@ async def run(key: str, route: str = "auto", allow: tuple[str, ...] = (), url: s
         raise StenodError(str(exc)) from None
     route = await choose_route(route, key, allow, address)
     sender = Sender(url)
+    url = check_url(url or daemon_url())
     try:
         state = await control("pause", url)
     except Exception as exc:
-        raise StenodError(f"cannot reach the daemon: {exc or type(exc).__name__}") from None
+        raise StenodError(unreachable(url, exc)) from None
     _say(f"the daemon is {state}; it listens while the key is held")
     watcher: Coroutine[Any, Any, None]
     if route == "portal":

@@ -8,6 +8,7 @@ arrives, :meth:`~LivePipeline.finish` at the end of the stream (it waits for the
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -17,12 +18,14 @@ from stenod.core import SAMPLE_RATE
 from stenod.core.cleanup import CleanupConfig
 from stenod.core.clock import Clock, MonotonicClock
 from stenod.core.commands import Commands, CommandsConfig
-from stenod.core.events import Event
+from stenod.core.events import Event, Final
 from stenod.core.pipeline import Pipeline, PipelineConfig
 from stenod.core.requests import DecodeRequest
 from stenod.core.vad import FrameClassifier
 from stenod.live.cleanup_stage import Clean, CleanupStage
 from stenod.live.decoder import DecodeService
+
+ARRIVALS_KEPT = 1500  # blocks whose arrival is remembered for a final's latency: 30 s of 20 ms blocks
 
 
 class LivePipeline:
@@ -39,6 +42,7 @@ class LivePipeline:
         self.decoder = decoder
         self.publish = CleanupStage(clean, publish)
         self.audio_seconds = 0.0
+        self._arrivals: deque[tuple[float, float]] = deque(maxlen=ARRIVALS_KEPT)  # (audio ms fed so far, clock)
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
@@ -53,6 +57,7 @@ class LivePipeline:
         if self._closed:
             return
         self.audio_seconds += len(samples) / SAMPLE_RATE
+        self._arrivals.append(((self.pipeline.received + len(samples)) * 1000 / SAMPLE_RATE, self.clock.now()))
         self._emit(self.pipeline.push_audio(samples))
         self._pump()
 
@@ -76,6 +81,19 @@ class LivePipeline:
         """Close the utterance in progress now (its final follows); the stream goes on."""
         self._emit(self.pipeline.flush())
         self._pump()
+
+    def latency(self, final: Final) -> float | None:
+        """Seconds from the arrival of ``final``'s last audio (the end of its speech) until now; None when that
+        audio is too old to be remembered."""
+        arrived = None
+        for upto_ms, at in reversed(self._arrivals):
+            if upto_ms < final.end_ms:
+                break
+            arrived = at
+        else:
+            if len(self._arrivals) == self._arrivals.maxlen:
+                return None  # the block that held it may be older than the oldest remembered
+        return None if arrived is None else max(0.0, self.clock.now() - arrived)
 
     @property
     def degraded(self) -> bool:

@@ -26,7 +26,7 @@ class LiveView:
                 self.out.flush()
                 self._drawn = True
             return
-        self._clear()
+        self.clear()
         if isinstance(event, Final):
             lag = event.emitted_at - event.end_ms / 1000
             self.out.write(f"{_clock(event.start_ms)}  {event.text}   (+{lag:.2f} s)\n")
@@ -43,7 +43,8 @@ class LiveView:
             self.out.write(f"[{event.state}] {event.message}\n")
         self.out.flush()
 
-    def _clear(self) -> None:
+    def clear(self) -> None:
+        """Erase the partial drawn in place, if one is."""
         if self._drawn:
             self.out.write("\r\033[K")
             self._drawn = False

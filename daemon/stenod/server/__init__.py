@@ -7,6 +7,7 @@ methods to the daemon's own HTTP handler (:mod:`.http`), split by :mod:`stenod.n
 
 from __future__ import annotations
 
+import errno
 import socket
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,7 +45,7 @@ async def start_server(state: DaemonState) -> list[Server]:
     try:
         servers = [await serve(host=host, port=port, **listener(unix=False))]  # type: ignore[arg-type]
     except OSError as exc:
-        raise StenodError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise StenodError(listen_error(host, port, exc)) from None
     if config.server.unix_socket:
         path = socket_path()
         claim_socket(path)
@@ -56,6 +57,14 @@ async def start_server(state: DaemonState) -> list[Server]:
 def _select_subprotocol(_connection: ServerConnection, offered: Sequence[str]) -> str | None:
     """``stenod.v1`` for a browser that offers it (beside its token); native clients offer none."""
     return SUBPROTOCOL if SUBPROTOCOL in offered else None
+
+
+def listen_error(host: str, port: int, exc: OSError) -> str:
+    """Why the TCP listener could not open, and, for a port in use, how to choose another."""
+    if exc.errno == errno.EADDRINUSE:
+        return (f"cannot listen on {host}:{port}: address already in use (another program has port {port}; choose "
+                "another with --listen 127.0.0.1:PORT or server.listen in config.toml)")
+    return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
 
 
 def socket_path() -> Path:
@@ -74,7 +83,7 @@ def claim_socket(path: Path) -> None:
     except OSError:
         path.unlink(missing_ok=True)  # nobody answers: left behind by a daemon that died
     else:
-        raise StenodError(f"another stenod is already running on {path} (stop it first: systemctl --user stop "
-                          "stenod)")
+        raise StenodError(f"another stenod is already running on {path} (`stenod status` shows it; stop it first: "
+                          "systemctl --user stop stenod, or end the `stenod run` that started it)")
     finally:
         probe.close()

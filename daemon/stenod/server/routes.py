@@ -45,7 +45,8 @@ class Route:
 def route_table(state: DaemonState) -> dict[str, Route]:
     """Every route of the daemon over ``state``."""
     routes = {
-        "/health": Route(PUBLIC, page=lambda _access: HttpResponse.json(200, state.health())),
+        "/health": Route(PUBLIC, page=lambda access: HttpResponse.json(200, state.health(
+            private=bool(access.scope or access.same_user)))),
         "/metrics": Route(PUBLIC, page=lambda _access: HttpResponse(200, metrics_text(state).encode(),
                                                                      "text/plain; version=0.0.4")),
         "/captions": Route(PUBLIC, page=functools.partial(_captions, state.authority.read_token), query_token=True),

@@ -60,7 +60,11 @@ class DaemonState:
         self.transcriptions: Transcriptions | None = None  # POST /v1/audio/transcriptions, once the model is loaded
         self.stream = secrets.token_hex(6)  # names the microphone stream; a restarted daemon has a new one
         self.counters = Counters()
+        self.input = "none"  # what the microphone's pipeline hears: "microphone", "file" or "none" (--no-mic)
+        self.device: Callable[[], str | None] = lambda: None  # the open input device's name (or the file played)
+        self.last_final_latency: float | None = None  # seconds from the end of its speech to its publishing
         self._release: asyncio.TimerHandle | None = None  # a push-to-talk release waiting for its tail
+        self.on_paused: Callable[[bool], None] = lambda paused: None  # told each pause and resume that takes effect
 
     def set_state(self, state: str, message: str = "") -> None:
         """Report a new state to the subscribers (a ``status`` event) unless it is the current one."""
@@ -78,6 +82,7 @@ class DaemonState:
         if paused and self.mic is not None:
             self.mic.end_utterance()  # what was said before the pause gets its final
         self.set_state("paused" if paused else "listening")
+        self.on_paused(paused)
 
     def control(self, kind: str) -> None:
         """A subscriber's ``pause``, ``resume``, ``toggle``, ``hold``, ``release`` or ``end_utterance``.
@@ -112,12 +117,17 @@ class DaemonState:
         """The state of a microphone that delivers: ``paused`` or ``listening``."""
         return "paused" if self.paused else "listening"
 
-    def health(self) -> dict[str, Any]:
+    def health(self, private: bool = True) -> dict[str, Any]:
+        """What ``GET /health`` answers (and ``stenod status`` shows); the device's name (or the file's path) only
+        when ``private``: to the daemon's own user, or a client with a token."""
         degraded = self.state == "listening" and self.mic is not None and self.mic.degraded
+        latency = self.last_final_latency
         return {"state": "degraded" if degraded else self.state, "model": self.model,
                 "uptime_s": round(time.monotonic() - self.counters.started, 1),
                 "subscribers": len(self.bus.subscribers), "lag_s": round(self.lag, 3),
-                "version": __version__, "protocol": PROTOCOL_VERSION}
+                "version": __version__, "protocol": PROTOCOL_VERSION, "input": self.input,
+                "device": self.device() if private else None,
+                "last_final_latency_s": None if latency is None else round(latency, 3)}
 
     @property
     def lag(self) -> float:
