@@ -80,3 +80,13 @@ def test_finals_only_is_spelled_the_same_in_stream_and_tail_and_benchmarks_stay_
         parse(["--help"])
     assert "bench" not in capsys.readouterr().out
     assert parse(["bench", "engine", "--help"]).suite == "engine"  # still runnable
+
+
+def test_a_model_is_named_with_model_everywhere() -> None:
+    from stenod.cli import parse
+
+    for argv in (["transcribe", "x.wav"], ["stream", "x.wav"], ["run"], ["check"], ["models", "convert"],
+                 ["models", "verify"]):
+        args = parse([*argv, "--model", "base"])
+        assert "base" in (getattr(args, "model", None), getattr(args, "model_option", None)), argv
+    assert parse(["models", "convert", "base"]).model == "base"  # and as the first argument, as before

@@ -68,6 +68,13 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_choice(p: argparse.ArgumentParser) -> None:
+    """The model to act on, named as everywhere else (``--model``) or as the first argument."""
+    about = "tiny.en, base, small, a model directory or OWNER/REPO (default: the configured model)"
+    p.add_argument("model", nargs="?", default=None, help=about)
+    p.add_argument("--model", "-m", dest="model_option", default=None, metavar="MODEL", help=about)
+
+
 def _configured_model() -> str:
     """The daemon's model, ``[model] name`` (an unusable config file is the usual one-line error)."""
     from stenod.config import load
@@ -79,7 +86,7 @@ def cmd_models_convert(args: argparse.Namespace) -> int:
     from stenod.engine.cache import PRECISIONS, ensure_converted
     from stenod.engine.models import resolve
 
-    files = resolve(args.model or _configured_model())
+    files = resolve(args.model or args.model_option or _configured_model())
     precisions = PRECISIONS if args.precision == "all" else (args.precision,)
     for i, precision in enumerate(precisions):
         entry = ensure_converted(files, precision, force=args.force and i == 0)
@@ -94,7 +101,7 @@ def cmd_models_verify(args: argparse.Namespace) -> int:
     from stenod.engine.models import resolve
     from stenod.engine.whisper import WhisperEngine
 
-    files = resolve(args.model or _configured_model())
+    files = resolve(args.model or args.model_option or _configured_model())
     entry = ensure_converted(files, args.precision)
     problems = verify_files(entry)
     if files.fingerprint() != entry.manifest["sha256"]:
@@ -333,15 +340,13 @@ def _add_models(sub: Subcommands) -> None:
     p = models.add_parser("list", help="models available and converted")
     p.set_defaults(func=cmd_models_list)
     p = models.add_parser("convert", help="convert a model to ONNX into the cache")
-    p.add_argument("model", nargs="?", default=None,
-                   help="tiny.en, base, small, a model directory or OWNER/REPO (default: the configured model)")
+    _model_choice(p)
     p.add_argument("--precision", choices=["int8", "fp32", "all"], default="all",
                    help="which conversions: int8, fp32 or all (default)")
     p.add_argument("--force", action="store_true", help="convert again even if cached")
     p.set_defaults(func=cmd_models_convert)
     p = models.add_parser("verify", help="re-hash a converted model and run it once")
-    p.add_argument("model", nargs="?", default=None,
-                   help="tiny.en, base, small, a model directory or OWNER/REPO (default: the configured model)")
+    _model_choice(p)
     p.add_argument("--precision", choices=["int8", "fp32"], default="int8",
                    help="which conversion to check: int8 (default) or fp32")
     p.add_argument("--threads", type=int, default=None, help="inference threads (default: the cores, at most 4)")
