@@ -119,3 +119,8 @@ def test_the_wyoming_address_takes_the_same_syntax(given: str, kept: str) -> Non
 def test_listen_refuses_a_unix_socket_and_names_the_setting_for_it() -> None:
     with pytest.raises(ConfigError, match=r"server\.unix_socket"):
         merge(Config(), {"server": {"listen": "unix:///tmp/x.sock"}})
+
+
+def test_an_empty_listen_address_is_a_one_line_error() -> None:
+    with pytest.raises(ConfigError, match=r"server\.listen: expected HOST:PORT"):
+        merge(Config(), {"server": {"listen": ""}})

@@ -141,14 +141,30 @@ def test_without_systemctl_the_files_still_go(home: Path, monkeypatch: pytest.Mo
 def test_a_cache_folder_of_the_user_s_choosing_keeps_what_is_not_stenod_s(home: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     shared = home / "shared-cache"
-    (shared / "hub" / "models--Owner--name").mkdir(parents=True)
+    (shared / "hub" / "models--Owner--name").mkdir(parents=True)  # Hugging Face's own cache: not stenod's
+    (shared / "hub" / "Owner--pulled").mkdir()  # what `stenod models pull Owner/pulled` fills
+    (shared / "hub" / "Owner--pulled" / "model.bin").write_bytes(b"x")
+    (shared / "models" / "tiny.en-abc-c3").mkdir(parents=True)
+    (shared / "models" / "tiny.en-abc-c3" / "manifest.json").write_text("{}")
+    (shared / "models" / "someone-else").mkdir()
     (shared / "tuning.json").write_text("{}")
     (shared / "photos").mkdir()
     monkeypatch.setenv("STENOD_CACHE_DIR", str(shared))
     status, said = _uninstall()
     assert status == 0
-    assert f"removed {shared / 'hub'}/ (model cache)" in said and f"removed {shared / 'tuning.json'}" in said
-    assert f"kept {shared}: it holds other files (photos)" in said and (shared / "photos").is_dir()
+    assert f"removed {shared / 'hub' / 'Owner--pulled'}/ (model cache)" in said
+    assert f"removed {shared / 'models' / 'tiny.en-abc-c3'}/ (model cache)" in said
+    assert f"removed {shared / 'tuning.json'}" in said
+    assert (shared / "hub" / "models--Owner--name").is_dir() and (shared / "models" / "someone-else").is_dir()
+    assert f"kept {shared}: it holds other files (hub, models, photos)" in said and (shared / "photos").is_dir()
+
+
+def test_a_config_variable_naming_a_folder_never_removes_it(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = home / "dotfiles"
+    folder.mkdir()
+    monkeypatch.setenv("STENOD_CONFIG", str(folder))
+    status, said = _uninstall(config=True)
+    assert status == 0 and folder.is_dir() and "names a folder" in said
 
 
 def test_the_command_line_takes_user_and_dry_run(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -157,3 +173,11 @@ def test_the_command_line_takes_user_and_dry_run(home: Path, capsys: pytest.Capt
     said = capsys.readouterr().out
     assert f"would remove {paths['units'] / 'stenod.service'}" in said
     assert f"would remove {paths['history']}" in said and paths["history"].exists()
+
+
+def test_the_desktop_s_typing_permission_goes_too(home: Path) -> None:
+    token = home / "state" / "stenod" / "portal-restore-token"
+    token.parent.mkdir(parents=True)
+    token.write_text("restore")
+    status, said = _uninstall()
+    assert status == 0 and not token.exists() and "typing permission" in said

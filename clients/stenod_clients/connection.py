@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import random
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -71,9 +72,10 @@ def check_url(url: str) -> str:
     ``ws://HOST:PORT``, ``unix:///PATH``) or ``wss://…``; StenodError for anything else."""
     if url.startswith("wss://"):
         try:
-            if urlsplit(url).hostname:
+            parts = urlsplit(url)
+            if parts.hostname and (parts.port is None or parts.port > 0):
                 return url
-        except ValueError:
+        except ValueError:  # a port that is no number, or out of range
             pass
         raise StenodError(f"{url!r} is not the daemon's address: expected {ADDRESS_FORMS}")
     try:
@@ -203,7 +205,7 @@ def unreachable(url: str, exc: BaseException) -> str:
 
 
 def _why(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.errno:
+    if isinstance(exc, OSError) and not isinstance(exc, socket.gaierror) and exc.errno and exc.errno > 0:
         return os.strerror(exc.errno)  # asyncio's own strerror repeats the address
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror

@@ -16,6 +16,9 @@ from pathlib import Path
 DESKTOPS = ("gnome", "kde", "sway", "hyprland")
 GNOME_KEYS = "org.gnome.settings-daemon.plugins.media-keys"
 GNOME_PATH = "/org/gnome/settings-daemon/plugins/media-keys/custom-keybindings"
+# gsettings prints "@as []" or "['/a/', '/b/']"; the new paths are added once, and Python's list repr is a GVariant
+ADD_TO_LIST = ("import ast, sys; have = ast.literal_eval(sys.argv[1].removeprefix('@as ')); "
+               "print(have + [p for p in sys.argv[2:] if p not in have])")
 
 
 def stenod_command() -> str:
@@ -37,11 +40,11 @@ def detect() -> str:
 
 
 def _gnome(stenod: str) -> str:
-    lines = ["# GNOME: run these in a terminal (the first line replaces the list of custom shortcuts: if you have",
-             "# your own, add the two stenod paths to it instead; see: gsettings get "
-             f"{GNOME_KEYS} custom-keybindings)",
-             f"gsettings set {GNOME_KEYS} custom-keybindings \"['{GNOME_PATH}/stenod-toggle/', "
-             f"'{GNOME_PATH}/stenod-paste-last/']\""]
+    slots = " ".join(f"'{GNOME_PATH}/{slot}/'" for slot in ("stenod-toggle", "stenod-paste-last"))
+    lines = ["# GNOME: run these in a terminal (your own custom shortcuts are kept: stenod's two are added to them)",
+             f"current=$(gsettings get {GNOME_KEYS} custom-keybindings)",
+             f"gsettings set {GNOME_KEYS} custom-keybindings \"$(python3 -c {shlex.quote(ADD_TO_LIST)} "
+             f"\"$current\" {slots})\""]
     for slot, name, command, key in (("stenod-toggle", "Dictation on/off", "toggle", "<Super><Alt>d"),
                                      ("stenod-paste-last", "Type the last dictation again", "paste-last",
                                       "<Super><Alt>v")):

@@ -146,7 +146,7 @@ def _check(section: str, key: str, value: Any, default: Any) -> Any:
     allowed = CHOICES.get((section, key))
     if allowed and value not in allowed:
         raise ConfigError(f"{name}: expected one of {', '.join(allowed)}, got {value!r}")
-    if name in ("server.listen", "server.wyoming") and value:
+    if name == "server.listen" or (name == "server.wyoming" and value):  # "" turns Wyoming off
         value = _address(name, value)
     if name == "llm.url" and value and not _is_base_url(value):
         raise ConfigError(f"{name}: expected an http:// or https:// base URL such as http://127.0.0.1:8080/v1, "

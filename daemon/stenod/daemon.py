@@ -148,6 +148,7 @@ def notify_pauses(state: DaemonState) -> None:
         if state.config.audio.notify:
             notifier.changed(paused)
     state.on_paused = changed
+    state.notifier = notifier
 
 
 def start_history(config: Config, model: str) -> Recorder | None:
@@ -166,13 +167,15 @@ def mic_publish(state: DaemonState, hearing: Hearing | None = None) -> Callable[
     keep = state.history.sink(state.stream, "microphone") if state.history is not None else None
 
     def publish_and_keep(event: Event) -> None:
+        latency = None
         if isinstance(event, Final) and state.mic is not None:
-            state.last_final_latency = state.mic.latency(event)
+            latency = state.mic.latency(event)  # None when its audio's arrival is too old to remember
+            state.last_final_latency = latency if latency is not None else state.last_final_latency
         publish(event)
         if keep is not None:
             keep(event)
         if hearing is not None:
-            hearing(event, state.last_final_latency if isinstance(event, Final) else None)
+            hearing(event, latency)
 
     return publish_and_keep
 
@@ -349,4 +352,6 @@ async def shut_down(state: DaemonState, servers: list[Any], wyoming: asyncio.Ser
     for server in servers:
         await server.wait_closed()
     state.decoder.close()
+    if state.notifier is not None:
+        state.notifier.close()
 

@@ -2,9 +2,9 @@
 
 The systemd user units are stopped and disabled (``systemctl --user disable --now``; a missing or failing
 ``systemctl`` is reported, and the files go anyway), their files removed; the IBus component and its
-``environment.d`` file; the model cache. The configuration only with ``--config``, the dictation history only
-with ``--history``. Each thing removed is named, and so is each that was not there; ``--dry-run`` names what
-would go and touches nothing.
+``environment.d`` file; the model cache; the portal's typing permission. The configuration only with
+``--config``, the dictation history only with ``--history``. Each thing removed is named, and so is each that
+was not there; ``--dry-run`` names what would go and touches nothing.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from stenod.paths import cache_root, config_path
+from stenod.paths import cache_root, config_path, state_dir
 from stenod.systemd import CLIENT_UNITS, UNIT
 
 CACHE_ENTRIES = ("models", "hub", "fingerprints.json", "tuning.json")  # what stenod writes under cache_root()
+CACHE_FILES = ("fingerprints.json", "tuning.json")
 HISTORY_SUFFIXES = ("", "-wal", "-shm", "-journal")  # the SQLite file and its companions
 
 
@@ -127,15 +128,34 @@ def remove_ime(removal: Removal) -> None:
         removal.say(forget())
 
 
+def stenod_models(root: Path) -> list[Path]:
+    """What stenod made under the cache ``root``: its conversions (a folder with a manifest in ``models/``)
+    and its pulls (``hub/NAME``, named as ``stenod models pull`` names them), nothing else that may be there."""
+    from stenod.engine.models import pulled_models
+
+    converted = sorted(p for p in (root / "models").glob("*") if (p / "manifest.json").is_file())
+    return converted + [path for _, path in pulled_models() if path.parent == root / "hub"]
+
+
 def remove_cache(removal: Removal) -> None:
-    """The converted and pulled models, then the cache folder itself when nothing else is in it."""
+    """The converted and pulled models, then the cache folder itself when nothing else is in it. In a folder
+    of the user's choosing (``$STENOD_CACHE_DIR``, perhaps shared) only what stenod made there goes."""
     root = cache_root()
     if not root.is_dir():
         removal.say(f"no model cache at {root}")
         return
-    for name in CACHE_ENTRIES:
+    own = not os.environ.get("STENOD_CACHE_DIR")  # $XDG_CACHE_HOME/stenod is stenod's alone
+    for path in [root / "models", root / "hub"] if own else stenod_models(root):
+        removal.remove(path, "model cache")
+    for name in CACHE_FILES:
         removal.remove(root / name, "model cache")
-    left = sorted(p.name for p in root.iterdir() if p.name not in CACHE_ENTRIES)
+    for name in ("models", "hub"):
+        folder = root / name
+        if folder.is_dir() and removal.dry_run:
+            continue
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty
+    left = sorted(p.name for p in root.iterdir() if not (removal.dry_run and p.name in CACHE_ENTRIES))
     if left:
         removal.say(f"kept {root}: it holds other files ({', '.join(left[:5])})")
     elif removal.dry_run:
@@ -151,6 +171,9 @@ def remove_cache(removal: Removal) -> None:
 def remove_config(removal: Removal, wanted: bool) -> None:
     """The configuration folder (with ``$STENOD_CONFIG``, only that file), with ``--config``."""
     target = config_path() if os.environ.get("STENOD_CONFIG") else config_path().parent
+    if os.environ.get("STENOD_CONFIG") and target.is_dir():
+        removal.say(f"kept {target}: $STENOD_CONFIG names a folder, not stenod's configuration file")
+        return
     if not wanted:
         if target.exists():
             removal.say(f"kept the configuration {target} (--config removes it)")
@@ -181,6 +204,7 @@ def uninstall(dry_run: bool = False, config: bool = False, history: bool = False
     remove_cache(removal)
     remove_config(removal, config)
     remove_history(removal, history)
+    removal.remove(state_dir() / "portal-restore-token", "the desktop's typing permission")
     if removal.dry_run:
         removal.say("nothing was removed (--dry-run)")
     return 1 if removal.failed else 0

@@ -53,3 +53,20 @@ def test_sway_takes_every_binding(tmp_path: Path) -> None:
         bad = subprocess.run(["swaymsg", "--", "bindsym --bogus F9 exec true"], env=env, capture_output=True,
                              text=True, timeout=10)
         assert bad.returncode != 0  # the check can fail
+
+
+@pytest.mark.parametrize(("had", "kept"), [("['/org/custom/mine/']", ["/org/custom/mine/"]), ("@as []", [])])
+def test_the_gnome_lines_add_to_the_user_s_own_shortcuts(tmp_path: Path, had: str, kept: list[str]) -> None:
+    import ast
+    import os
+
+    fake = tmp_path / "gsettings"
+    fake.write_text(f'#!/bin/sh\nif [ "$1" = get ]; then echo "{had}"; '
+                    f'else printf "%s\\n" "$4" >> "{tmp_path}/set"; fi\n')
+    fake.chmod(0o755)
+    subprocess.run(["bash", "-e", "-c", snippets("gnome", "/opt/stenod")], check=True, timeout=30,
+                   env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"})
+    first = (tmp_path / "set").read_text().splitlines()[0]
+    paths = ast.literal_eval(first)
+    assert paths[:len(kept)] == kept and len(paths) == len(kept) + 2
+    assert all(p.endswith(("/stenod-toggle/", "/stenod-paste-last/")) for p in paths[len(kept):])

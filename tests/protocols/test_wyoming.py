@@ -95,3 +95,16 @@ def test_lengths_over_the_caps_are_refused_without_reading_them(wyoming) -> None
         assert json.loads(reply)["type"] == "error"
     _, transcript = asyncio.run(_transcribe(wyoming, np.zeros(16000, np.float32), 16000))
     assert transcript.text == ""  # still serving
+
+
+def test_a_unix_path_that_is_not_a_socket_is_never_removed(tmp_path) -> None:
+    import asyncio
+
+    from stenod.errors import StenodError
+    from stenod.protocols.wyoming import start_wyoming
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    with pytest.raises(StenodError, match="exists and is not a socket"):
+        asyncio.run(start_wyoming(f"unix://{notes}", None, []))  # type: ignore[arg-type]
+    assert notes.read_text() == "mine"

@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -101,4 +102,5 @@ def test_notifications_are_off_unless_asked(tmp_path: Path, bus: str) -> None:
                                                       env={**os.environ, "DBUS_SESSION_BUS_ADDRESS": bus}) as d:
         _toggle(d, "pause", "resume")
         assert d.health()["state"] == "listening"
+        time.sleep(1.0)  # a notification would be on its way by now: none must come
     assert service.calls == []

@@ -77,8 +77,8 @@ async def run(key: str, route: str = "auto", allow: tuple[str, ...] = (), url: s
     except KeyNameError as exc:
         raise StenodError(str(exc)) from None
     route = await choose_route(route, key, allow, address)
-    sender = Sender(url)
     url = check_url(url or daemon_url())
+    sender = Sender(url)
     try:
         state = await control("pause", url)
     except Exception as exc:

@@ -248,7 +248,9 @@ async def start_wyoming(uri: str, new_pipeline: NewPipeline,
             return await asyncio.start_server(serve, host, port, limit=MAX_HEADER)
         if parts.scheme == "unix":
             path = Path(parts.path)
-            path.unlink(missing_ok=True)
+            if path.exists() and not path.is_socket():
+                raise StenodError(f"cannot serve Wyoming on {uri}: {path} exists and is not a socket")
+            path.unlink(missing_ok=True)  # a socket left by an earlier run
             server = await asyncio.start_unix_server(serve, str(path), limit=MAX_HEADER)
             path.chmod(0o600)
             return server

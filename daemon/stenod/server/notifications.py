@@ -48,15 +48,18 @@ class PauseNotifier:
             reply = await bus.call(Message(
                 destination=SERVICE, path=PATH, interface=SERVICE, member="Notify", signature="susssasa{sv}i",
                 body=["stenod", self._shown, icon, summary, "", [], {"urgency": Variant("y", 0)}, SHOWN_MS]))
-            if reply.message_type == MessageType.ERROR:
-                raise RuntimeError(f"{reply.error_name}: {' '.join(str(b) for b in reply.body)}")
-            self._shown = int(reply.body[0])
-            self._failed = False
         except ImportError:
             self._say("desktop notifications need dbus-fast: pip install 'stenod[desktop]'")
-        except Exception as exc:  # no session bus, no notification service: the dictation goes on
-            self._bus = None
+            return
+        except Exception as exc:  # no session bus, or it went away: the dictation goes on
+            self.close()
             self._say(f"no desktop notification ({type(exc).__name__}: {exc})")
+            return
+        if reply.message_type == MessageType.ERROR:  # no notification service on a working bus
+            self._say(f"no desktop notification ({reply.error_name}: {' '.join(str(b) for b in reply.body)})")
+            return
+        self._shown = int(reply.body[0])
+        self._failed = False
 
     async def _connected(self) -> Any:
         if self._bus is None:

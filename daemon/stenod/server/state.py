@@ -27,6 +27,7 @@ from stenod.live.llm import LlmCleaner
 from stenod.live.pipeline import LivePipeline
 from stenod.net.auth import Authority
 from stenod.protocols.openai_rest import Transcriptions
+from stenod.server.notifications import PauseNotifier
 
 
 @dataclass
@@ -65,6 +66,7 @@ class DaemonState:
         self.last_final_latency: float | None = None  # seconds from the end of its speech to its publishing
         self._release: asyncio.TimerHandle | None = None  # a push-to-talk release waiting for its tail
         self.on_paused: Callable[[bool], None] = lambda paused: None  # told each pause and resume that takes effect
+        self.notifier: PauseNotifier | None = None  # the desktop notifications it sends ([audio] notify)
 
     def set_state(self, state: str, message: str = "") -> None:
         """Report a new state to the subscribers (a ``status`` event) unless it is the current one."""
