@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 DESKTOPS = ("gnome", "kde", "sway", "hyprland")
@@ -64,27 +66,28 @@ def _kde(stenod: str) -> str:
         "# hold-to-talk: stenod ptt (Plasma asks once for the key through its GlobalShortcuts portal)"])
 
 
-def _sway(stenod: str) -> str:
+# A compositor binds a key's press and its release: where its config goes, how it writes the push-to-talk
+# key's press and release, and any other binding (``{key}``, ``{run}``), with its names for the keys.
+COMPOSITORS = {
+    "sway": ("# sway: add to ~/.config/sway/config, then swaymsg reload",
+             "bindsym --no-repeat {key} exec {run}", "bindsym --release {key} exec {run}",
+             "bindsym {key} exec {run}", ("F9", "Mod4+Mod1+d", "Mod4+Mod1+v")),
+    "hyprland": ("# Hyprland: add to ~/.config/hypr/hyprland.conf (it reloads by itself)",
+                 "bind = {key}, exec, {run}", "bindr = {key}, exec, {run}",
+                 "bind = {key}, exec, {run}", (", F9", "SUPER ALT, D", "SUPER ALT, V")),
+}
+
+
+def _compositor(name: str, stenod: str) -> str:
+    where, press, release, bind, (talk, toggle, paste) = COMPOSITORS[name]
     return "\n".join([
-        "# sway: add to ~/.config/sway/config, then swaymsg reload",
-        "# hold F9 to dictate; the words arrive on release",
-        f"bindsym --no-repeat F9 exec {stenod} hold",
-        f"bindsym --release F9 exec {stenod} release",
-        f"bindsym Mod4+Mod1+d exec {stenod} toggle",
-        f"bindsym Mod4+Mod1+v exec {stenod} paste-last"])
+        where, "# hold F9 to dictate; the words arrive on release",
+        press.format(key=talk, run=f"{stenod} hold"), release.format(key=talk, run=f"{stenod} release"),
+        bind.format(key=toggle, run=f"{stenod} toggle"), bind.format(key=paste, run=f"{stenod} paste-last")])
 
 
-def _hyprland(stenod: str) -> str:
-    return "\n".join([
-        "# Hyprland: add to ~/.config/hypr/hyprland.conf (it reloads by itself)",
-        "# hold F9 to dictate; the words arrive on release",
-        f"bind = , F9, exec, {stenod} hold",
-        f"bindr = , F9, exec, {stenod} release",
-        f"bind = SUPER ALT, D, exec, {stenod} toggle",
-        f"bind = SUPER ALT, V, exec, {stenod} paste-last"])
-
-
-SNIPPETS = {"gnome": _gnome, "kde": _kde, "sway": _sway, "hyprland": _hyprland}
+SNIPPETS: dict[str, Callable[[str], str]] = {
+    "gnome": _gnome, "kde": _kde, **{name: partial(_compositor, name) for name in COMPOSITORS}}
 
 
 def snippets(desktop: str = "", stenod: str = "") -> str:
