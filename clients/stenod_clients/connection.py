@@ -157,7 +157,7 @@ class Subscription:
             try:
                 self.connection = await open_connection(self.url, "/v1/events", self._query(), self.token)
             except (OSError, InvalidHandshake, TimeoutError) as exc:
-                await self._wait(f"cannot reach the daemon at {self.url} ({_why(exc)})" if self._told
+                await self._wait(f"cannot reach the daemon at {self.url} ({failure_reason(exc)})" if self._told
                                  else unreachable(self.url, exc))
                 self._told = True
                 continue
@@ -201,10 +201,10 @@ def _parse(raw: str | bytes) -> Event | None:
 
 def unreachable(url: str, exc: BaseException) -> str:
     """The one line for a daemon that does not answer at ``url``: why, and what to do next."""
-    return f"cannot reach the daemon at {url} ({_why(exc)}; {NEXT_STEP})"
+    return f"cannot reach the daemon at {url} ({failure_reason(exc)}; {NEXT_STEP})"
 
 
-def _why(exc: BaseException) -> str:
+def failure_reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and not isinstance(exc, socket.gaierror) and exc.errno and exc.errno > 0:
         return os.strerror(exc.errno)  # asyncio's own strerror repeats the address
     if isinstance(exc, OSError) and exc.strerror:

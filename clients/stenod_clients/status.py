@@ -14,9 +14,10 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from stenod.errors import StenodError
-from stenod_clients.connection import check_url, daemon_url
+from stenod_clients.connection import check_url, daemon_url, failure_reason
 
 START_HINT = "is it running? systemctl --user status stenod, or start it: stenod run"
+MAX_BODY = 1 << 20  # a /health answer is a few hundred bytes; whatever else answers is not read whole
 STATE_HINTS = {
     "starting": "loading the model",
     "paused": "stenod resume (or stenod toggle) listens again",
@@ -61,7 +62,7 @@ def fetch_health(url: str, timeout: float = 5.0) -> dict[str, Any]:
     try:
         connection.request("GET", "/health")
         response = connection.getresponse()
-        body = response.read()
+        body = response.read(MAX_BODY)
     finally:
         connection.close()
     if response.status != 200:
@@ -126,8 +127,7 @@ def run(url: str | None, as_json: bool, out: TextIO = sys.stdout) -> int:
     try:
         health = fetch_health(url)
     except (OSError, http.client.HTTPException) as exc:
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
-        raise StenodError(f"no daemon at {url} ({why}; {START_HINT})") from None
+        raise StenodError(f"no daemon at {url} ({failure_reason(exc)}; {START_HINT})") from None
     if as_json:
         print(json.dumps(health, ensure_ascii=False), file=out)
     else:

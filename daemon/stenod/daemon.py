@@ -12,6 +12,7 @@ import contextlib
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,7 +23,7 @@ import numpy as np
 from stenod.audio.classifiers import make_classifier
 from stenod.audio.files import load_audio
 from stenod.audio.mic import Capture, DeviceError, choose_device
-from stenod.config import Config, ConfigError, LlmConfig, cleanup_config, load
+from stenod.config import Config, ConfigError, HistoryConfig, LlmConfig, cleanup_config, load
 from stenod.core import SAMPLE_RATE
 from stenod.core.events import Event, Final
 from stenod.core.pipeline import PipelineConfig
@@ -164,7 +165,6 @@ def mic_publish(state: DaemonState, hearing: Hearing | None = None) -> Callable[
     """Where the microphone's events go: the bus, the history when it is kept, ``hearing`` when given; a final's
     latency is noted."""
     publish = state.bus.publish
-    keep = state.history.sink(state.stream, "microphone") if state.history is not None else None
 
     def publish_and_keep(event: Event) -> None:
         latency = None
@@ -172,8 +172,8 @@ def mic_publish(state: DaemonState, hearing: Hearing | None = None) -> Callable[
             latency = state.mic.latency(event)  # None when its audio's arrival is too old to remember
             state.last_final_latency = latency if latency is not None else state.last_final_latency
         publish(event)
-        if keep is not None:
-            keep(event)
+        if state.history is not None:  # looked up each time: a reload may start or stop it
+            state.history.record(event, state.stream, "microphone")
         if hearing is not None:
             hearing(event, latency)
 
@@ -297,8 +297,19 @@ def reload(state: DaemonState, config_path: Path | None, overrides: Overrides | 
         return
     follow_llm(state, previous.llm)
     follow_prompt(state)
+    follow_history(state, previous.history)
     log.info("configuration reloaded")
     notify("STATUS=configuration reloaded")
+
+
+def follow_history(state: DaemonState, previous: HistoryConfig) -> None:
+    """Apply a reloaded ``[history]``: turned off, the microphone's finals stop being kept at once; turned on or
+    with another retention, a new writer takes over. The old one finishes its queue off the event loop."""
+    if state.config.history == previous:
+        return
+    old, state.history = state.history, start_history(state.config, state.model)
+    if old is not None:
+        threading.Thread(target=old.close, name="stenod-history-close", daemon=True).start()
 
 
 def follow_prompt(state: DaemonState) -> None:

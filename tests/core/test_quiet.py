@@ -41,7 +41,6 @@ def test_once_speech_was_heard_a_quiet_stretch_is_no_fault() -> None:
     feed(watch, clock, 20)
     watch.speech_started()
     assert feed(watch, clock, 45, np.full(800, 0.3, np.float32)) == []  # a long utterance is not quiet
-    watch.speech_ended()
     assert feed(watch, clock, 600) == []  # the person stopped talking: the microphone works
 
 

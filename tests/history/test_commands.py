@@ -79,6 +79,7 @@ def test_history_searches_filters_and_prints_json(tmp_path: Path, history: Path)
 def test_history_one_line_errors(tmp_path: Path, history: Path) -> None:
     for args, fragment in ((("--since", "fortnight"), "--since 'fortnight': expected a date"),
                            (("--limit", "-3"), "--limit -3"),
+                           (("--limit", str(2**64)), f"--limit {2**64}"),
                            (("--clear", "country"), "--clear deletes the whole history")):
         done = stenod(tmp_path, "history", *args)
         assert done.returncode == 2 and done.stdout == ""

@@ -232,3 +232,28 @@ def test_a_reload_keeps_the_flags_the_daemon_was_started_with(tmp_path) -> None:
     reload(state, config, flags)  # type: ignore[arg-type]
     assert (state.config.stream.vad, state.config.model.language) == ("webrtc", "fr")
     assert state.config.stream.spoken_punctuation  # the file's change is applied
+
+
+def test_a_reload_turns_the_history_off_and_on(tmp_path, monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from stenod.config import load
+    from stenod.daemon import reload
+    from stenod.history.recorder import Recorder
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    config = tmp_path / "config.toml"
+    config.write_text("[history]\nenabled = true\n")
+    state = SimpleNamespace(config=load(config), mic=None, decoder=SimpleNamespace(recognizer=None),
+                            history=None, model="tiny.en")
+    reload(state, config)  # type: ignore[arg-type]  # unchanged: nothing started
+    assert state.history is None
+    config.write_text("[history]\nenabled = true\nretention_days = 7\n")
+    reload(state, config)  # type: ignore[arg-type]
+    kept = state.history
+    assert isinstance(kept, Recorder) and kept.retention_s == 7 * 86400
+    config.write_text("[history]\nenabled = false\n")
+    reload(state, config)  # type: ignore[arg-type]
+    assert state.history is None
+    kept._thread.join(10)
+    assert not kept._thread.is_alive()  # the old writer finished and stopped

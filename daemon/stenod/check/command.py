@@ -27,9 +27,12 @@ DEVICE_STEP = ("if another program holds the device (a running `stenod run`: sys
 
 
 def _seconds(text: str) -> float:
-    value = float(text)
-    if not 0 < value <= 600:
-        raise argparse.ArgumentTypeError(f"{text}: between 0 and 600 seconds")
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text}: expected a number of seconds") from None
+    if not 0.5 <= value <= 600:  # less than half a second is too little audio to say anything about
+        raise argparse.ArgumentTypeError(f"{text}: expected 0.5 to 600 seconds")
     return value
 
 

@@ -1,6 +1,6 @@
 """Noticing an open microphone that hears no speech: a stretch of audio with no utterance, and how loud it was.
 
-:class:`QuietWatch` is fed every block the pipeline gets and told when an utterance starts and ends. Once
+:class:`QuietWatch` is fed every block the pipeline gets and told when an utterance starts. Once
 ``after_s`` seconds of audio have gone by with no utterance it reports the stretch once (its level and
 peak). Once speech has been heard the microphone evidently works, and it reports nothing more: a person
 who stops talking for a while is not a fault, and the journal of an always-on daemon stays quiet. A block
@@ -34,15 +34,14 @@ class QuietWatch:
         self.clock = clock
         self.after_s = after_s
         self.gap_s = gap_s
-        self.armed = True  # may report; cleared by a report or by speech
-        self.speaking = False
+        self.armed = True  # may report; cleared for good by a report or by speech
         self._level = RunningLevel()
         self._since: float | None = None  # when the stretch began
         self._last = 0.0  # when the newest block came
 
     def audio(self, samples: np.ndarray) -> Quiet | None:
         """Count a block; the stretch, once it reaches ``after_s`` with no utterance (reported once)."""
-        if not self.armed or self.speaking:
+        if not self.armed:
             return None
         now = self.clock.now()
         if self._since is None or now - self._last > self.gap_s:
@@ -58,10 +57,5 @@ class QuietWatch:
         return quiet
 
     def speech_started(self) -> None:
-        self.speaking = True
+        """Speech was heard: the microphone works, and nothing more is reported."""
         self.armed = False
-        self._since = None
-
-    def speech_ended(self) -> None:
-        self.speaking = False
-        self._since = None

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         if args.query or args.since:
             raise StenodError("--clear deletes the whole history: it takes no QUERY or --since")
         return _clear()
-    if args.limit < 0:
+    if not 0 <= args.limit < 2**63:  # SQLite's integers
         raise StenodError(f"--limit {args.limit}: expected a whole number ≥ 0")
     since = when.since(args.since) if args.since else None
     store = HistoryStore.open_readonly(path)

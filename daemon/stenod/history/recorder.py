@@ -80,6 +80,7 @@ class Recorder:
         self._store: HistoryStore | None = None
         self._failing = False
         self._thread = threading.Thread(target=self._run, name="stenod-history", daemon=True)
+        self._closed = False
 
     def start(self) -> None:
         self._thread.start()
@@ -93,7 +94,10 @@ class Recorder:
         return keep
 
     def record(self, event: Event, stream: str, source: str) -> None:
-        """Queue a final, or a retraction of one; other events are not kept. Never blocks, never raises."""
+        """Queue a final, or a retraction of one; other events are not kept. Never blocks, never raises; once
+        closed (the history was turned off) it keeps nothing."""
+        if self._closed:
+            return
         if isinstance(event, Final):
             self._jobs.put(_Add(Entry(time=self.now(), stream=stream, utterance_id=event.utterance_id,
                                       start_ms=event.start_ms, end_ms=event.end_ms, text=event.text,
@@ -107,6 +111,7 @@ class Recorder:
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is queued (for up to ``timeout`` seconds), then close the store."""
+        self._closed = True
         if self._thread.is_alive():
             self._jobs.put(_STOP)
             self._thread.join(timeout)

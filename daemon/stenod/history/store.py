@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from stenod.errors import StenodError
+from stenod.net.auth import private_dir
 from stenod.paths import state_dir
 
 SCHEMA_VERSION = 1
@@ -83,9 +84,12 @@ def _entry(row: tuple[Any, ...]) -> Entry:
 
 
 def _create_private(path: Path) -> None:
-    """The folder (0700) and an empty file (0600), so that SQLite never creates them with wider rights."""
-    if not path.parent.is_dir():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """The folder (0700, this user's) and an empty file (0600), so that SQLite never creates them with wider
+    rights."""
+    try:
+        private_dir(path.parent)
+    except StenodError as exc:
+        raise HistoryError(str(exc)) from None
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     if stat.S_IMODE(path.stat().st_mode) & 0o077:
         path.chmod(0o600)

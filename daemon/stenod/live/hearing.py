@@ -49,7 +49,6 @@ class Hearing:
         if isinstance(event, SpeechStart):
             self.watch.speech_started()
         elif isinstance(event, SpeechEnd):
-            self.watch.speech_ended()
             if self.view is not None:
                 self.view.clear()
         elif isinstance(event, Partial) and self.view is not None:
